@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# virtio_balloon out of tree. Kbuild does the building; this file only picks
+# the kernel and offers the project's entry points.
+#
+#   make [KDIR=/usr/src/linux-headers-<ver>]   build virtio_balloon.ko here
+#   make install                              install into updates/ and run depmod
+#   make check                                every test (installs what it needs)
+#   make demo                                 boot a guest and show the driver working
+
+KERNELRELEASE ?=
+ifneq ($(KERNELRELEASE),)
+include $(src)/Kbuild
+else
+
+KVER ?= $(shell uname -r)
+KDIR ?= $(firstword $(wildcard /lib/modules/$(KVER)/build))
+PWD := $(CURDIR)
+
+all: modules
+
+modules:
+	@test -n "$(KDIR)" || { echo "no headers for $(KVER): set KDIR=/usr/src/linux-headers-<version>" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(PWD) modules
+
+install: modules
+	$(MAKE) -C $(KDIR) M=$(PWD) INSTALL_MOD_DIR=updates modules_install
+	depmod -a $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null || echo $(KVER))
+
+clean:
+	@test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(PWD) clean
+	rm -f *.o *.ko *.mod *.mod.c .*.cmd modules.order Module.symvers \
+	      drivers/virtio/*.o drivers/virtio/.*.cmd
+
+check:
+	bash tools/testing/check.sh
+
+demo:
+	bash tools/testing/demo.sh
+
+.PHONY: all modules install clean check demo
+endif

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_balloon: the device core.
+ *
+ * Probe and remove, feature negotiation, queue set-up, configuration changes,
+ * freeze and restore. Device callbacks only record what happened and queue
+ * work on the driver's own workqueue; the work items re-read the device's
+ * configuration and decide what to do.
+ */
+
+#include <linux/module.h>
+#include <linux/device.h>
+#include <linux/slab.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+
+#include "virtio_balloon_internal.h"
+
+/*
+ * Queue @work unless the device is being removed or frozen, and keep the
+ * device's wakeup source active until the work has run: the transport may
+ * have woken the system to deliver this request, and suspending before the
+ * work ran would leave the request unanswered.
+ */
+bool vb_queue_work(struct vb_device *vb, struct work_struct *work, u32 reason)
+{
+	unsigned long flags;
+	bool queued = false;
+
+	spin_lock_irqsave(&vb->stop_lock, flags);
+	if (!vb->stopping) {
+		vb->wakeup_pending |= reason;
+		if (!vb->wakeup_active) {
+			vb->wakeup_active = true;
+			pm_stay_awake(&vb->vdev->dev);
+		}
+		queued = queue_work(vb->wq, work);
+	}
+	spin_unlock_irqrestore(&vb->stop_lock, flags);
+	return queued;
+}
+
+/*
+ * Called by a work item before it reads the device: a request that arrives
+ * from now on sets @reason again and keeps the system awake for the next run.
+ */
+void vb_work_begin(struct vb_device *vb, u32 reason)
+{
+	spin_lock_irq(&vb->stop_lock);
+	vb->wakeup_pending &= ~reason;
+	spin_unlock_irq(&vb->stop_lock);
+}
+
+void vb_work_end(struct vb_device *vb)
+{
+	spin_lock_irq(&vb->stop_lock);
+	if (!vb->wakeup_pending && vb->wakeup_active) {
+		vb->wakeup_active = false;
+		pm_relax(&vb->vdev->dev);
+	}
+	spin_unlock_irq(&vb->stop_lock);
+}
+
+/* Stop queueing work and wait for what is queued or running to finish. */
+static void vb_stop_work(struct vb_device *vb)
+{
+	spin_lock_irq(&vb->stop_lock);
+	vb->stopping = true;
+	spin_unlock_irq(&vb->stop_lock);
+
+	cancel_work_sync(&vb->resize_work);
+	cancel_work_sync(&vb->stats_work);
+
+	spin_lock_irq(&vb->stop_lock);
+	vb->wakeup_pending = 0;
+	if (vb->wakeup_active) {
+		vb->wakeup_active = false;
+		pm_relax(&vb->vdev->dev);
+	}
+	spin_unlock_irq(&vb->stop_lock);
+}
+
+static void vb_allow_work(struct vb_device *vb)
+{
+	spin_lock_irq(&vb->stop_lock);
+	vb->stopping = false;
+	spin_unlock_irq(&vb->stop_lock);
+}
+
+static void vb_config_changed(struct virtio_device *vdev)
+{
+	struct vb_device *vb = vdev->priv;
+
+	vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
+}
+
+/*
+ * Ask for every queue the device may have, in the device's order, naming only
+ * those whose feature was negotiated: an unnamed queue is skipped without
+ * shifting the index of the queues after it.
+ */
+static int vb_init_vqs(struct vb_device *vb)
+{
+	struct virtqueue_info info[VB_VQ_MAX] = {};
+	struct virtqueue *vqs[VB_VQ_MAX];
+	bool stats = virtio_has_feature(vb->vdev, VIRTIO_BALLOON_F_STATS_VQ);
+	int err;
+
+	info[VB_VQ_INFLATE].name = "inflate";
+	info[VB_VQ_INFLATE].callback = vb_balloon_ack;
+	info[VB_VQ_DEFLATE].name = "deflate";
+	info[VB_VQ_DEFLATE].callback = vb_balloon_ack;
+	if (stats) {
+		info[VB_VQ_STATS].name = "stats";
+		info[VB_VQ_STATS].callback = vb_stats_request;
+	}
+
+	err = virtio_find_vqs(vb->vdev, VB_VQ_MAX, vqs, info, NULL);
+	if (err)
+		return err;
+
+	vb->inflate_vq = vqs[VB_VQ_INFLATE];
+	vb->deflate_vq = vqs[VB_VQ_DEFLATE];
+	vb->stats_vq = stats ? vqs[VB_VQ_STATS] : NULL;
+	vb->broken = false;
+
+	if (vb->stats_vq) {
+		/* The device returns this buffer when it wants figures. */
+		err = vb_stats_queue(vb);
+		if (err)
+			goto err_del_vqs;
+	}
+	return 0;
+
+err_del_vqs:
+	vb->vdev->config->del_vqs(vb->vdev);
+	return err;
+}
+
+/* The device may use the queues from here on; hand it what was queued. */
+static void vb_start_device(struct vb_device *vb)
+{
+	virtio_device_ready(vb->vdev);
+	if (vb->stats_vq)
+		virtqueue_kick(vb->stats_vq);
+	vb_allow_work(vb);
+	vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
+}
+
+/*
+ * Give every page back to the guest and forget the queues. Pages the device
+ * did not acknowledge are released only after the reset, when the device can
+ * no longer act on them.
+ */
+static void vb_stop_device(struct vb_device *vb)
+{
+	vb_deflate_all(vb);
+	virtio_reset_device(vb->vdev);
+	vb_release_unacked(vb);
+	vb->vdev->config->del_vqs(vb->vdev);
+}
+
+static int vb_validate(struct virtio_device *vdev)
+{
+	if (!vdev->config->get) {
+		dev_err(&vdev->dev, "config space is not readable\n");
+		return -EINVAL;
+	}
+	/*
+	 * Page frame numbers are guest-physical addresses: never translate
+	 * them through an IOMMU.
+	 */
+	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
+	return 0;
+}
+
+static int vb_probe(struct virtio_device *vdev)
+{
+	struct vb_device *vb;
+	int err;
+
+	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
+	if (!vb)
+		return -ENOMEM;
+
+	vb->vdev = vdev;
+	vdev->priv = vb;
+	spin_lock_init(&vb->stop_lock);
+	mutex_init(&vb->balloon_lock);
+	init_waitqueue_head(&vb->acked);
+	INIT_WORK(&vb->resize_work, vb_resize_work);
+	INIT_WORK(&vb->stats_work, vb_stats_work);
+	balloon_devinfo_init(&vb->pages);
+
+	vb->wq = alloc_workqueue("virtio_balloon/%s", WQ_FREEZABLE | WQ_UNBOUND,
+				 0, dev_name(&vdev->dev));
+	if (!vb->wq) {
+		err = -ENOMEM;
+		goto err_free;
+	}
+
+	err = vb_init_vqs(vb);
+	if (err)
+		goto err_destroy_wq;
+
+	device_set_wakeup_capable(&vdev->dev, true);
+	vb_start_device(vb);
+
+	dev_info(&vdev->dev, "virtio_balloon %s bound: stats %s, must-tell-host %s\n",
+		 VB_DRIVER_VERSION, vb->stats_vq ? "on" : "off",
+		 virtio_has_feature(vdev, VIRTIO_BALLOON_F_MUST_TELL_HOST) ?
+		 "on" : "off");
+	return 0;
+
+err_destroy_wq:
+	destroy_workqueue(vb->wq);
+err_free:
+	kfree(vb);
+	vdev->priv = NULL;
+	return err;
+}
+
+static void vb_remove(struct virtio_device *vdev)
+{
+	struct vb_device *vb = vdev->priv;
+
+	vb_stop_work(vb);
+	vb_stop_device(vb);
+	device_set_wakeup_capable(&vdev->dev, false);
+	destroy_workqueue(vb->wq);
+	kfree(vb);
+	vdev->priv = NULL;
+}
+
+#ifdef CONFIG_PM_SLEEP
+/*
+ * The balloon is emptied before the image is written and refilled after
+ * restore: the host may have forgotten the pages it held by then.
+ */
+static int vb_freeze(struct virtio_device *vdev)
+{
+	struct vb_device *vb = vdev->priv;
+
+	vb_stop_work(vb);
+	vb_stop_device(vb);
+	return 0;
+}
+
+static int vb_restore(struct virtio_device *vdev)
+{
+	struct vb_device *vb = vdev->priv;
+	int err;
+
+	err = vb_init_vqs(vb);
+	if (err)
+		return err;
+	vb_start_device(vb);
+	return 0;
+}
+#endif
+
+static unsigned int vb_features[] = {
+	VIRTIO_BALLOON_F_MUST_TELL_HOST,
+	VIRTIO_BALLOON_F_STATS_VQ,
+};
+
+static const struct virtio_device_id vb_id_table[] = {
+	{ VIRTIO_ID_BALLOON, VIRTIO_DEV_ANY_ID },
+	{ 0 },
+};
+
+static struct virtio_driver vb_driver = {
+	.feature_table = vb_features,
+	.feature_table_size = ARRAY_SIZE(vb_features),
+	.driver.name = KBUILD_MODNAME,
+	.id_table = vb_id_table,
+	.validate = vb_validate,
+	.probe = vb_probe,
+	.remove = vb_remove,
+	.config_changed = vb_config_changed,
+#ifdef CONFIG_PM_SLEEP
+	.freeze = vb_freeze,
+	.restore = vb_restore,
+#endif
+};
+
+module_virtio_driver(vb_driver);
+MODULE_DEVICE_TABLE(virtio, vb_id_table);
+MODULE_DESCRIPTION("Virtio balloon driver with memory-neutral free page hinting");
+MODULE_LICENSE("GPL");
+MODULE_VERSION(VB_DRIVER_VERSION);

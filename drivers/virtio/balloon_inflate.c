@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_balloon: inflation and deflation.
+ *
+ * The resize work moves the balloon toward the device's target one message
+ * (VB_PFNS_PER_MSG frames) at a time and queues itself again until the target
+ * is reached, so that remove and freeze never wait long for it.
+ *
+ * Every page in the balloon is on vb->pages and counted in vb->num_pages; both
+ * change only under vb->balloon_lock. A page leaves the balloon only after the
+ * device has acknowledged the deflate message naming it (the guest may not
+ * touch it before, whether or not MUST_TELL_HOST was negotiated), except at
+ * teardown of a device that stopped answering, after its reset.
+ */
+
+#include <linux/delay.h>
+#include <linux/mm.h>
+#include <linux/scatterlist.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+
+#include "virtio_balloon_internal.h"
+
+/* How long the device may take to acknowledge one message before we give up on it. */
+#define VB_ACK_TIMEOUT		(30 * HZ)
+/* Pause before retrying when the guest has no page to give. */
+#define VB_NO_MEMORY_PAUSE_MS	200
+/* Pause while compaction holds balloon pages isolated. */
+#define VB_ISOLATED_WAIT_US	1000
+
+void vb_balloon_ack(struct virtqueue *vq)
+{
+	struct vb_device *vb = vq->vdev->priv;
+
+	wake_up(&vb->acked);
+}
+
+/*
+ * Hand the first @n entries of pfns[] to the device and wait until it has
+ * used them. A device that does not answer in VB_ACK_TIMEOUT is marked broken:
+ * its queue may still hold pfns[], so no further message is sent.
+ */
+static int vb_tell_host(struct vb_device *vb, struct virtqueue *vq,
+			unsigned int n)
+{
+	struct scatterlist sg;
+	unsigned int len;
+	int err;
+
+	lockdep_assert_held(&vb->balloon_lock);
+	if (vb->broken)
+		return -EIO;
+
+	sg_init_one(&sg, vb->pfns, sizeof(vb->pfns[0]) * n);
+	err = virtqueue_add_outbuf(vq, &sg, 1, vb, GFP_KERNEL);
+	if (err) {
+		dev_err(&vb->vdev->dev, "cannot queue %s message: %d\n",
+			vq->name, err);
+		vb->broken = true;
+		return err;
+	}
+	virtqueue_kick(vq);
+
+	if (!wait_event_timeout(vb->acked, virtqueue_get_buf(vq, &len),
+				VB_ACK_TIMEOUT)) {
+		dev_err(&vb->vdev->dev,
+			"device did not acknowledge %s message in %u s; balloon stopped\n",
+			vq->name, VB_ACK_TIMEOUT / HZ);
+		vb->broken = true;
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Append the device's 4 KiB frame numbers covering @page to pfns[]. */
+static void vb_add_pfns(struct vb_device *vb, unsigned int *n,
+			struct page *page)
+{
+	unsigned long pfn = page_to_pfn(page) <<
+			    (PAGE_SHIFT - VIRTIO_BALLOON_PFN_SHIFT);
+	unsigned int i;
+
+	BUILD_BUG_ON(PAGE_SHIFT < VIRTIO_BALLOON_PFN_SHIFT);
+	BUILD_BUG_ON(VB_PFNS_PER_MSG % VB_PAGES_PER_PAGE);
+	for (i = 0; i < VB_PAGES_PER_PAGE; i++)
+		vb->pfns[(*n)++] = cpu_to_virtio32(vb->vdev, pfn + i);
+}
+
+/*
+ * Move up to @want 4 KiB units from the guest into the balloon; returns how
+ * many moved. Pages are allocated before the lock is taken, as allocation may
+ * reclaim and sleep for a while.
+ */
+static unsigned int vb_inflate(struct vb_device *vb, unsigned int want)
+{
+	LIST_HEAD(new_pages);
+	struct page *page;
+	unsigned int n = 0;
+	unsigned int i;
+
+	want = min_t(unsigned int, want, VB_PFNS_PER_MSG);
+	for (i = 0; i + VB_PAGES_PER_PAGE <= want; i += VB_PAGES_PER_PAGE) {
+		page = balloon_page_alloc();
+		if (!page) {
+			dev_info_ratelimited(&vb->vdev->dev,
+					     "guest has no free page for the balloon, retrying\n");
+			msleep(VB_NO_MEMORY_PAUSE_MS);
+			break;
+		}
+		balloon_page_push(&new_pages, page);
+	}
+
+	mutex_lock(&vb->balloon_lock);
+	while ((page = balloon_page_pop(&new_pages))) {
+		if (vb->broken) {
+			__free_page(page);
+			continue;
+		}
+		balloon_page_enqueue(&vb->pages, page);
+		vb_add_pfns(vb, &n, page);
+		vb->num_pages += VB_PAGES_PER_PAGE;
+		/* The host takes the page away: the guest no longer has it. */
+		adjust_managed_page_count(page, -1);
+	}
+	if (n)
+		vb_tell_host(vb, vb->inflate_vq, n);
+	mutex_unlock(&vb->balloon_lock);
+	return n;
+}
+
+/* Give pages taken out of the balloon back to the guest's allocator. */
+static void vb_release_pages(struct list_head *pages)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, pages, lru) {
+		list_del(&page->lru);
+		adjust_managed_page_count(page, 1);
+		put_page(page);
+	}
+}
+
+/*
+ * Move up to @want 4 KiB units from the balloon back to the guest; returns
+ * how many moved. The device hears of the pages before the guest may use
+ * them; if it does not answer they go back into the balloon.
+ */
+static unsigned int vb_deflate(struct vb_device *vb, unsigned int want)
+{
+	LIST_HEAD(freed);
+	struct page *page;
+	unsigned int n = 0;
+
+	mutex_lock(&vb->balloon_lock);
+	want = min3(want, vb->num_pages, (unsigned int)VB_PFNS_PER_MSG);
+	while (n + VB_PAGES_PER_PAGE <= want) {
+		/* NULL while compaction holds the remaining pages isolated. */
+		page = balloon_page_dequeue(&vb->pages);
+		if (!page)
+			break;
+		vb_add_pfns(vb, &n, page);
+		list_add(&page->lru, &freed);
+	}
+
+	if (n && vb_tell_host(vb, vb->deflate_vq, n)) {
+		while ((page = balloon_page_pop(&freed)))
+			balloon_page_enqueue(&vb->pages, page);
+		n = 0;
+	} else {
+		vb->num_pages -= n;
+		vb_release_pages(&freed);
+	}
+	mutex_unlock(&vb->balloon_lock);
+	return n;
+}
+
+/* How many 4 KiB units the balloon must grow (positive) or shrink by. */
+s64 vb_towards_target(struct vb_device *vb)
+{
+	u32 target;
+
+	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
+			&target);
+	/* The balloon holds whole guest pages. */
+	target = ALIGN(target, VB_PAGES_PER_PAGE);
+	return (s64)target - vb->num_pages;
+}
+
+void vb_report_actual(struct vb_device *vb)
+{
+	u32 actual;
+
+	mutex_lock(&vb->balloon_lock);
+	actual = vb->num_pages;
+	mutex_unlock(&vb->balloon_lock);
+	virtio_cwrite_le(vb->vdev, struct virtio_balloon_config, actual,
+			 &actual);
+}
+
+void vb_resize_work(struct work_struct *work)
+{
+	struct vb_device *vb = container_of(work, struct vb_device,
+					    resize_work);
+	s64 diff;
+
+	vb_work_begin(vb, VB_WAKEUP_RESIZE);
+	diff = vb_towards_target(vb);
+	if (diff > 0)
+		diff -= vb_inflate(vb, min_t(s64, diff, UINT_MAX));
+	else if (diff < 0)
+		diff += vb_deflate(vb, min_t(s64, -diff, UINT_MAX));
+	vb_report_actual(vb);
+
+	if (diff && !vb->broken)
+		vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
+	vb_work_end(vb);
+}
+
+/*
+ * Empty the balloon through the device. Pages that compaction holds isolated
+ * come back to the list shortly; wait for them.
+ */
+void vb_deflate_all(struct vb_device *vb)
+{
+	while (vb->num_pages && !vb->broken) {
+		if (!vb_deflate(vb, vb->num_pages))
+			usleep_range(VB_ISOLATED_WAIT_US,
+				     2 * VB_ISOLATED_WAIT_US);
+	}
+	vb_report_actual(vb);
+}
+
+/*
+ * After the reset of a device that stopped answering, the pages still in the
+ * balloon are the guest's again: the device no longer acts on them.
+ */
+void vb_release_unacked(struct vb_device *vb)
+{
+	LIST_HEAD(freed);
+	struct page *page;
+	unsigned int n = 0;
+
+	mutex_lock(&vb->balloon_lock);
+	while (vb->num_pages) {
+		page = balloon_page_dequeue(&vb->pages);
+		if (!page) {
+			mutex_unlock(&vb->balloon_lock);
+			usleep_range(VB_ISOLATED_WAIT_US,
+				     2 * VB_ISOLATED_WAIT_US);
+			mutex_lock(&vb->balloon_lock);
+			continue;
+		}
+		list_add(&page->lru, &freed);
+		vb->num_pages -= VB_PAGES_PER_PAGE;
+		n += VB_PAGES_PER_PAGE;
+	}
+	vb_release_pages(&freed);
+	mutex_unlock(&vb->balloon_lock);
+	if (n)
+		dev_warn(&vb->vdev->dev,
+			 "released %u unacknowledged balloon pages after reset\n",
+			 n);
+}

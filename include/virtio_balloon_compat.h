@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every difference between the kernels this module builds for (Debian's 6.1
+ * and 6.12) lives here. Each shim provides the newer upstream API under its
+ * upstream name, so the driver reads as if it were written for mainline.
+ */
+#ifndef _VIRTIO_BALLOON_COMPAT_H
+#define _VIRTIO_BALLOON_COMPAT_H
+
+#include <linux/version.h>
+#include <linux/virtio_config.h>
+#include <uapi/linux/virtio_balloon.h>
+
+/*
+ * Statistics tags added to the uapi header in 6.10. The values are fixed by
+ * the virtio specification, so defining them for older headers is safe.
+ */
+#ifndef VIRTIO_BALLOON_S_OOM_KILL
+#define VIRTIO_BALLOON_S_OOM_KILL	10
+#define VIRTIO_BALLOON_S_ALLOC_STALL	11
+#define VIRTIO_BALLOON_S_ASYNC_SCAN	12
+#define VIRTIO_BALLOON_S_DIRECT_SCAN	13
+#define VIRTIO_BALLOON_S_ASYNC_RECLAIM	14
+#define VIRTIO_BALLOON_S_DIRECT_RECLAIM	15
+#endif
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
+/*
+ * struct virtqueue_info and the virtio_find_vqs() that takes it arrived in
+ * 6.11; older kernels take parallel arrays of callbacks and names. A NULL
+ * name skips the queue in both, which keeps later queue indices aligned with
+ * the device's.
+ */
+struct virtqueue_info {
+	const char *name;
+	vq_callback_t *callback;
+	bool ctx;
+};
+
+#define VB_COMPAT_MAX_VQS 8
+
+static inline int vb_compat_virtio_find_vqs(struct virtio_device *vdev,
+					    unsigned int nvqs,
+					    struct virtqueue *vqs[],
+					    struct virtqueue_info vqs_info[],
+					    struct irq_affinity *desc)
+{
+	vq_callback_t *callbacks[VB_COMPAT_MAX_VQS];
+	const char *names[VB_COMPAT_MAX_VQS];
+	unsigned int i;
+
+	if (WARN_ON(nvqs > VB_COMPAT_MAX_VQS))
+		return -EINVAL;
+	for (i = 0; i < nvqs; i++) {
+		callbacks[i] = vqs_info[i].callback;
+		names[i] = vqs_info[i].name;
+	}
+	return virtio_find_vqs(vdev, nvqs, vqs, callbacks, names, desc);
+}
+
+#define virtio_find_vqs vb_compat_virtio_find_vqs
+#endif
+
+#endif /* _VIRTIO_BALLOON_COMPAT_H */

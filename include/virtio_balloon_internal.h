@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * State shared by the files of the virtio_balloon module. Every symbol of the
+ * driver starts with vb_ so that a grep finds all of it.
+ */
+#ifndef _VIRTIO_BALLOON_INTERNAL_H
+#define _VIRTIO_BALLOON_INTERNAL_H
+
+#include <linux/balloon_compaction.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/vmstat.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include "virtio_balloon_compat.h"
+
+#define VB_DRIVER_VERSION "0.1.0"
+
+/* The device counts in 4 KiB units whatever the guest's page size. */
+#define VB_PAGES_PER_PAGE (PAGE_SIZE >> VIRTIO_BALLOON_PFN_SHIFT)
+
+/* Page frame numbers handed to the device in one inflate or deflate message. */
+#define VB_PFNS_PER_MSG 256
+
+/* Queue indices, in the order the device creates its queues. */
+enum vb_vq_index {
+	VB_VQ_INFLATE,
+	VB_VQ_DEFLATE,
+	VB_VQ_STATS,
+	VB_VQ_FREE_PAGE,
+	VB_VQ_REPORTING,
+	VB_VQ_MAX,
+};
+
+/* The statistics this driver reports: the 6.12 in-tree driver's set. */
+#define VB_STATS_MAX 16
+
+/* Reasons to keep the device's wakeup source active (see vb_queue_work()). */
+#define VB_WAKEUP_RESIZE	BIT(0)
+#define VB_WAKEUP_STATS		BIT(1)
+
+struct vb_device {
+	struct virtio_device *vdev;
+	struct virtqueue *inflate_vq;
+	struct virtqueue *deflate_vq;
+	struct virtqueue *stats_vq;	/* NULL without VIRTIO_BALLOON_F_STATS_VQ */
+
+	/*
+	 * The driver's own freezable workqueue: its items never run while the
+	 * system is frozen, and remove/freeze can flush it without waiting for
+	 * unrelated work.
+	 */
+	struct workqueue_struct *wq;
+	struct work_struct resize_work;	/* moves the balloon to the target */
+	struct work_struct stats_work;	/* answers the device's stats request */
+
+	/*
+	 * stop_lock protects stopping, wakeup_pending and wakeup_active.
+	 * Device callbacks (interrupt context) queue work only while stopping
+	 * is false; remove and freeze set it before cancelling the work so
+	 * that nothing is queued again. The device's wakeup source stays
+	 * active while any reason in wakeup_pending waits for its work item.
+	 */
+	spinlock_t stop_lock;
+	bool stopping;
+	u32 wakeup_pending;
+	bool wakeup_active;
+
+	/*
+	 * balloon_lock serialises inflation and deflation and protects
+	 * num_pages, broken and pfns[]. Held across a wait for the device (it is a
+	 * mutex), never taken in atomic context.
+	 */
+	struct mutex balloon_lock;
+	unsigned int num_pages;		/* in 4 KiB units, as the device counts */
+	bool broken;			/* the device stopped acknowledging */
+	__virtio32 pfns[VB_PFNS_PER_MSG];
+
+	/* Woken by the inflate and deflate queue callbacks. */
+	wait_queue_head_t acked;
+
+	/* The balloon's pages; its own spinlock protects the list. */
+	struct balloon_dev_info pages;
+
+	/*
+	 * Written only by stats_work (and by probe/restore before the queue
+	 * is live), read by the device while a buffer is outstanding.
+	 */
+	struct virtio_balloon_stat stats[VB_STATS_MAX];
+	unsigned long events[NR_VM_EVENT_ITEMS];
+};
+
+/* balloon_core.c */
+bool vb_queue_work(struct vb_device *vb, struct work_struct *work, u32 reason);
+void vb_work_begin(struct vb_device *vb, u32 reason);
+void vb_work_end(struct vb_device *vb);
+
+/* balloon_inflate.c */
+void vb_resize_work(struct work_struct *work);
+void vb_balloon_ack(struct virtqueue *vq);
+s64 vb_towards_target(struct vb_device *vb);
+void vb_report_actual(struct vb_device *vb);
+void vb_deflate_all(struct vb_device *vb);
+void vb_release_unacked(struct vb_device *vb);
+
+/* balloon_stats.c */
+unsigned int vb_stats_fill(struct vb_device *vb);
+int vb_stats_queue(struct vb_device *vb);
+void vb_stats_request(struct virtqueue *vq);
+void vb_stats_work(struct work_struct *work);
+
+#endif /* _VIRTIO_BALLOON_INTERNAL_H */
