@@ -7,6 +7,7 @@
 #ifndef _VIRTIO_BALLOON_COMPAT_H
 #define _VIRTIO_BALLOON_COMPAT_H
 
+#include <linux/mmzone.h>
 #include <linux/version.h>
 #include <linux/virtio_config.h>
 #include <uapi/linux/virtio_balloon.h>
@@ -22,6 +23,14 @@
 #define VIRTIO_BALLOON_S_DIRECT_SCAN	13
 #define VIRTIO_BALLOON_S_ASYNC_RECLAIM	14
 #define VIRTIO_BALLOON_S_DIRECT_RECLAIM	15
+#endif
+
+/*
+ * 6.8 renamed the page orders: MAX_ORDER (one past the largest order) became
+ * NR_PAGE_ORDERS, and MAX_PAGE_ORDER names the largest order itself.
+ */
+#ifndef NR_PAGE_ORDERS
+#define NR_PAGE_ORDERS MAX_ORDER
 #endif
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)

@@ -8,11 +8,13 @@
 
 #include <linux/balloon_compaction.h>
 #include <linux/mutex.h>
+#include <linux/scatterlist.h>
 #include <linux/spinlock.h>
 #include <linux/vmstat.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include "virtio_balloon_compat.h"
+#include "virtio_balloon_hint.h"
 
 #define VB_DRIVER_VERSION "0.1.0"
 
@@ -38,6 +40,51 @@ enum vb_vq_index {
 /* Reasons to keep the device's wakeup source active (see vb_queue_work()). */
 #define VB_WAKEUP_RESIZE	BIT(0)
 #define VB_WAKEUP_STATS		BIT(1)
+#define VB_WAKEUP_HINT		BIT(2)
+
+/* Ranges carried by one element of the free page queue. */
+#define VB_HINT_SG_MAX		32
+
+/* Counters of the hinting sessions, shown in sysfs. */
+struct vb_hint_stats {
+	u64 started;
+	u64 ended[VB_HINT_END_MAX];
+	u64 skipped;		/* new ids seen while hinting=0 */
+	u64 last_cmd_id;
+	u64 last_pages;
+	u64 last_ranges;
+	u64 total_pages;
+	u64 total_ranges;
+	u64 last_duration_us;
+	u64 max_lock_hold_ns;
+	u64 queue_full_waits;
+};
+
+/*
+ * Free page hinting state. Everything but cfg_seq and the wait queue is
+ * written only by the hint work (one at a time: it is a single work item)
+ * and, for stats, read locklessly by sysfs.
+ */
+struct vb_hint_dev {
+	struct virtqueue *vq;		/* NULL when not negotiated */
+	const char *blocked_by;		/* why we declined the feature */
+	struct work_struct work;
+	wait_queue_head_t room;		/* woken on used buffers and config changes */
+	atomic_t cfg_seq;		/* configuration changes seen so far */
+	int seen_seq;			/* cfg_seq the session last looked at */
+	u32 seen_target;		/* num_pages the session last read */
+	u32 last_id;			/* last id a session was started for */
+	__virtio32 start_id;		/* buffer of the start marker */
+	__virtio32 stop_id;		/* buffer of the STOP id */
+	struct vb_hint_sink sink;
+	struct vb_hint_session session;
+	struct vb_hint_cursor cursor;
+	struct zone **zones;
+	unsigned int max_zones;
+	struct vb_hint_range *batch;
+	struct scatterlist sg[VB_HINT_SG_MAX];
+	struct vb_hint_stats stats;
+};
 
 struct vb_device {
 	struct virtio_device *vdev;
@@ -53,6 +100,7 @@ struct vb_device {
 	struct workqueue_struct *wq;
 	struct work_struct resize_work;	/* moves the balloon to the target */
 	struct work_struct stats_work;	/* answers the device's stats request */
+	struct vb_hint_dev hint;
 
 	/*
 	 * stop_lock protects stopping, wakeup_pending and wakeup_active.
@@ -102,6 +150,15 @@ s64 vb_towards_target(struct vb_device *vb);
 void vb_report_actual(struct vb_device *vb);
 void vb_deflate_all(struct vb_device *vb);
 void vb_release_unacked(struct vb_device *vb);
+
+/* balloon_hint.c */
+const char *vb_hint_blocker(void);
+int vb_hint_init(struct vb_device *vb, bool offered, const char *blocker);
+void vb_hint_exit(struct vb_device *vb);
+void vb_hint_start(struct vb_device *vb, struct virtqueue *vq);
+void vb_hint_config_changed(struct vb_device *vb);
+void vb_hint_vq_done(struct virtqueue *vq);
+void vb_hint_work(struct work_struct *work);
 
 /* balloon_stats.c */
 unsigned int vb_stats_fill(struct vb_device *vb);

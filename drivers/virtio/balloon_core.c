@@ -68,6 +68,9 @@ static void vb_stop_work(struct vb_device *vb)
 	vb->stopping = true;
 	spin_unlock_irq(&vb->stop_lock);
 
+	/* A running hint session sees stopping and ends its round. */
+	wake_up(&vb->hint.room);
+	cancel_work_sync(&vb->hint.work);
 	cancel_work_sync(&vb->resize_work);
 	cancel_work_sync(&vb->stats_work);
 
@@ -92,6 +95,7 @@ static void vb_config_changed(struct virtio_device *vdev)
 	struct vb_device *vb = vdev->priv;
 
 	vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
+	vb_hint_config_changed(vb);
 }
 
 /*
@@ -104,6 +108,8 @@ static int vb_init_vqs(struct vb_device *vb)
 	struct virtqueue_info info[VB_VQ_MAX] = {};
 	struct virtqueue *vqs[VB_VQ_MAX];
 	bool stats = virtio_has_feature(vb->vdev, VIRTIO_BALLOON_F_STATS_VQ);
+	bool hint = virtio_has_feature(vb->vdev,
+				       VIRTIO_BALLOON_F_FREE_PAGE_HINT);
 	int err;
 
 	info[VB_VQ_INFLATE].name = "inflate";
@@ -114,6 +120,10 @@ static int vb_init_vqs(struct vb_device *vb)
 		info[VB_VQ_STATS].name = "stats";
 		info[VB_VQ_STATS].callback = vb_stats_request;
 	}
+	if (hint) {
+		info[VB_VQ_FREE_PAGE].name = "free_page_vq";
+		info[VB_VQ_FREE_PAGE].callback = vb_hint_vq_done;
+	}
 
 	err = virtio_find_vqs(vb->vdev, VB_VQ_MAX, vqs, info, NULL);
 	if (err)
@@ -122,6 +132,7 @@ static int vb_init_vqs(struct vb_device *vb)
 	vb->inflate_vq = vqs[VB_VQ_INFLATE];
 	vb->deflate_vq = vqs[VB_VQ_DEFLATE];
 	vb->stats_vq = stats ? vqs[VB_VQ_STATS] : NULL;
+	vb_hint_start(vb, hint ? vqs[VB_VQ_FREE_PAGE] : NULL);
 	vb->broken = false;
 
 	if (vb->stats_vq) {
@@ -145,6 +156,8 @@ static void vb_start_device(struct vb_device *vb)
 		virtqueue_kick(vb->stats_vq);
 	vb_allow_work(vb);
 	vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
+	if (vb->hint.vq)
+		vb_queue_work(vb, &vb->hint.work, VB_WAKEUP_HINT);
 }
 
 /*
@@ -171,12 +184,16 @@ static int vb_validate(struct virtio_device *vdev)
 	 * them through an IOMMU.
 	 */
 	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
+	/* Probe says why in the log; sysfs keeps saying it. */
+	if (vb_hint_blocker())
+		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
 	return 0;
 }
 
 static int vb_probe(struct virtio_device *vdev)
 {
 	struct vb_device *vb;
+	bool offered;
 	int err;
 
 	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
@@ -192,26 +209,36 @@ static int vb_probe(struct virtio_device *vdev)
 	INIT_WORK(&vb->stats_work, vb_stats_work);
 	balloon_devinfo_init(&vb->pages);
 
-	vb->wq = alloc_workqueue("virtio_balloon/%s", WQ_FREEZABLE | WQ_UNBOUND,
-				 0, dev_name(&vdev->dev));
+	/* High priority: a hint request is worth most in its first moments. */
+	vb->wq = alloc_workqueue("virtio_balloon/%s",
+				 WQ_FREEZABLE | WQ_UNBOUND | WQ_HIGHPRI, 0,
+				 dev_name(&vdev->dev));
 	if (!vb->wq) {
 		err = -ENOMEM;
 		goto err_free;
 	}
 
-	err = vb_init_vqs(vb);
+	offered = vdev->config->get_features(vdev) &
+		  BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+	err = vb_hint_init(vb, offered, vb_hint_blocker());
 	if (err)
 		goto err_destroy_wq;
+
+	err = vb_init_vqs(vb);
+	if (err)
+		goto err_hint_exit;
 
 	device_set_wakeup_capable(&vdev->dev, true);
 	vb_start_device(vb);
 
-	dev_info(&vdev->dev, "virtio_balloon %s bound: stats %s, must-tell-host %s\n",
+	dev_info(&vdev->dev, "virtio_balloon %s bound: stats %s, must-tell-host %s, free page hinting %s\n",
 		 VB_DRIVER_VERSION, vb->stats_vq ? "on" : "off",
 		 virtio_has_feature(vdev, VIRTIO_BALLOON_F_MUST_TELL_HOST) ?
-		 "on" : "off");
+		 "on" : "off", vb->hint.vq ? "on" : "off");
 	return 0;
 
+err_hint_exit:
+	vb_hint_exit(vb);
 err_destroy_wq:
 	destroy_workqueue(vb->wq);
 err_free:
@@ -227,6 +254,7 @@ static void vb_remove(struct virtio_device *vdev)
 	vb_stop_work(vb);
 	vb_stop_device(vb);
 	device_set_wakeup_capable(&vdev->dev, false);
+	vb_hint_exit(vb);
 	destroy_workqueue(vb->wq);
 	kfree(vb);
 	vdev->priv = NULL;
@@ -262,6 +290,7 @@ static int vb_restore(struct virtio_device *vdev)
 static unsigned int vb_features[] = {
 	VIRTIO_BALLOON_F_MUST_TELL_HOST,
 	VIRTIO_BALLOON_F_STATS_VQ,
+	VIRTIO_BALLOON_F_FREE_PAGE_HINT,
 };
 
 static const struct virtio_device_id vb_id_table[] = {

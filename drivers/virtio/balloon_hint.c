@@ -1,0 +1,502 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_balloon: free page hinting on the free page queue.
+ *
+ * The configuration-change callback counts the notification and queues the
+ * hint work on the driver's own high-priority freezable workqueue. The work
+ * reads the command id; for a new one it runs a session (hint_session.c)
+ * whose sink is the free page queue: the start marker and the STOP id travel
+ * as 4-byte out buffers, ranges as in buffers, many per element.
+ *
+ * The device shows the id in its configuration only while it waits for our
+ * start marker; once it has taken the marker the field reads 0, as for STOP.
+ * So the sink decides on a notification: our id still there, go on; DONE or
+ * another id, stop; 0, stop unless the balloon's target changed, which also
+ * notifies (continuing after a real STOP is harmless: the device drops hints
+ * outside a round, and the next id shows up as a new value).
+ */
+
+#include <linux/device.h>
+#include <linux/moduleparam.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+
+#include "virtio_balloon_internal.h"
+
+/* Ranges carried by one element of the free page queue. */
+/* How long the device may leave the queue full before the session gives up. */
+#define VB_HINT_ROOM_TIMEOUT	(5 * HZ)
+
+static bool vb_hint_enabled = true;
+static unsigned int vb_hint_min_order;
+static unsigned int vb_hint_budget = VB_HINT_BUDGET_DEFAULT;
+
+/* Parse an unsigned value in [min, max]; anything else leaves *kp->arg alone. */
+static int vb_param_set_uint(const char *val, const struct kernel_param *kp,
+			     unsigned int min, unsigned int max)
+{
+	unsigned int v;
+
+	if (kstrtouint(val, 0, &v) || v < min || v > max)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned int *)kp->arg, v);
+	return 0;
+}
+
+static int vb_param_set_min_order(const char *val,
+				  const struct kernel_param *kp)
+{
+	return vb_param_set_uint(val, kp, 0, NR_PAGE_ORDERS - 1);
+}
+
+static int vb_param_set_budget(const char *val, const struct kernel_param *kp)
+{
+	return vb_param_set_uint(val, kp, 1, VB_HINT_BUDGET_MAX);
+}
+
+static const struct kernel_param_ops vb_min_order_ops = {
+	.set = vb_param_set_min_order,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops vb_budget_ops = {
+	.set = vb_param_set_budget,
+	.get = param_get_uint,
+};
+
+module_param_named(hinting, vb_hint_enabled, bool, 0644);
+MODULE_PARM_DESC(hinting, "Answer the host's free page hint requests (default: 1)");
+module_param_cb(hint_min_order, &vb_min_order_ops, &vb_hint_min_order, 0644);
+MODULE_PARM_DESC(hint_min_order, "Smallest free block hinted, as a page order (default: 0)");
+module_param_cb(hint_lock_budget, &vb_budget_ops, &vb_hint_budget, 0644);
+MODULE_PARM_DESC(hint_lock_budget, "Free-list entries read per acquisition of a zone lock, 1-"
+		 __stringify(VB_HINT_BUDGET_MAX) " (default: "
+		 __stringify(VB_HINT_BUDGET_DEFAULT) ")");
+
+/*
+ * Why hinting cannot be offered on this guest, or NULL. A hinted page is not
+ * sent, so after migration it holds zeros or older contents; that breaks any
+ * guest that trusts the contents of free pages.
+ */
+const char *vb_hint_blocker(void)
+{
+	if (page_poisoning_enabled_static())
+		return "page_poison";
+	if (want_init_on_free())
+		return "init_on_free";
+	return NULL;
+}
+
+static struct vb_device *vb_of_sink(struct vb_hint_sink *sink)
+{
+	return container_of(sink, struct vb_device, hint.sink);
+}
+
+static u32 vb_hint_read_cmd_id(struct vb_device *vb)
+{
+	u32 id;
+
+	virtio_cread_le(vb->vdev, struct virtio_balloon_config,
+			free_page_hint_cmd_id, &id);
+	return id;
+}
+
+static u32 vb_hint_read_target(struct vb_device *vb)
+{
+	u32 target;
+
+	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
+			&target);
+	return target;
+}
+
+/*
+ * Whether vb_hint_check() could answer anything but GO. Cheap and free of
+ * configuration reads (which may sleep), so it can serve as a wait condition.
+ */
+static bool vb_hint_news(struct vb_device *vb)
+{
+	return data_race(vb->stopping) || !READ_ONCE(vb_hint_enabled) ||
+	       atomic_read(&vb->hint.cfg_seq) != vb->hint.seen_seq;
+}
+
+static enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink, u32 id)
+{
+	struct vb_device *vb = vb_of_sink(sink);
+	struct vb_hint_dev *h = &vb->hint;
+	u32 cmd, target;
+	int seq;
+
+	if (data_race(vb->stopping))
+		return VB_HINT_REMOVED;
+	if (!READ_ONCE(vb_hint_enabled))
+		return VB_HINT_DISABLED;
+
+	seq = atomic_read(&h->cfg_seq);
+	if (seq == h->seen_seq)
+		return VB_HINT_GO;
+	h->seen_seq = seq;
+
+	cmd = vb_hint_read_cmd_id(vb);
+	if (cmd == id)
+		return VB_HINT_GO;
+	if (cmd == VIRTIO_BALLOON_CMD_ID_DONE)
+		return VB_HINT_DONE;
+	if (cmd != VIRTIO_BALLOON_CMD_ID_STOP)
+		return VB_HINT_NEWER;
+	target = vb_hint_read_target(vb);
+	if (target != h->seen_target) {
+		h->seen_target = target;
+		return VB_HINT_GO;
+	}
+	return VB_HINT_STOP;
+}
+
+static void vb_hint_reclaim(struct virtqueue *vq)
+{
+	unsigned int len;
+
+	while (virtqueue_get_buf(vq, &len))
+		;
+}
+
+/*
+ * Sleep until the device has used a buffer, the verdict for @id turns, or
+ * @deadline passes. The queue's interrupt is wanted only while we sleep.
+ */
+static int vb_hint_wait_room(struct vb_device *vb, u32 id,
+			     unsigned long deadline)
+{
+	struct vb_hint_dev *h = &vb->hint;
+	struct virtqueue *vq = h->vq;
+	unsigned int opaque;
+	bool used;
+
+	h->stats.queue_full_waits++;
+	opaque = virtqueue_enable_cb_prepare(vq);
+	virtqueue_kick(vq);
+	wait_event_timeout(h->room,
+			   virtqueue_poll(vq, opaque) || vb_hint_news(vb),
+			   max_t(long, (long)(deadline - jiffies), 1));
+	used = virtqueue_poll(vq, opaque);
+	virtqueue_disable_cb(vq);
+
+	if (vb_hint_check(&h->sink, id) != VB_HINT_GO)
+		return -ECANCELED;
+	if (!used && time_after_eq(jiffies, deadline))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/* Queue one element, waiting a bounded time for room. */
+static int vb_hint_add(struct vb_device *vb, struct scatterlist *sg,
+		       unsigned int nents, bool out, u32 id)
+{
+	unsigned long deadline = jiffies + VB_HINT_ROOM_TIMEOUT;
+	struct virtqueue *vq = vb->hint.vq;
+	int err;
+
+	for (;;) {
+		vb_hint_reclaim(vq);
+		if (out)
+			err = virtqueue_add_outbuf(vq, sg, nents, vb,
+						   GFP_KERNEL);
+		else
+			err = virtqueue_add_inbuf(vq, sg, nents, vb,
+						  GFP_KERNEL);
+		if (err != -ENOSPC)
+			return err;
+		err = vb_hint_wait_room(vb, id, deadline);
+		if (err)
+			return err;
+	}
+}
+
+static int vb_hint_send_id(struct vb_hint_sink *sink, u32 id)
+{
+	struct vb_device *vb = vb_of_sink(sink);
+	struct vb_hint_dev *h = &vb->hint;
+	__virtio32 *buf;
+	struct scatterlist sg;
+
+	/* Separate buffers: the marker may still be queued when STOP goes. */
+	buf = id == VIRTIO_BALLOON_CMD_ID_STOP ? &h->stop_id : &h->start_id;
+	*buf = cpu_to_virtio32(vb->vdev, id);
+	sg_init_one(&sg, buf, sizeof(*buf));
+	return vb_hint_add(vb, &sg, 1, true, h->session.id);
+}
+
+static int vb_hint_send_ranges(struct vb_hint_sink *sink,
+			       const struct vb_hint_range *r, unsigned int n)
+{
+	struct vb_device *vb = vb_of_sink(sink);
+	struct vb_hint_dev *h = &vb->hint;
+	unsigned int i, j, k;
+	int err;
+
+	for (i = 0; i < n; i += k) {
+		k = min_t(unsigned int, n - i, VB_HINT_SG_MAX);
+		sg_init_table(h->sg, k);
+		for (j = 0; j < k; j++)
+			sg_set_page(&h->sg[j], pfn_to_page(r[i + j].pfn),
+				    r[i + j].nr_pages << PAGE_SHIFT, 0);
+		err = vb_hint_add(vb, h->sg, k, false, h->session.id);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void vb_hint_kick(struct vb_hint_sink *sink)
+{
+	virtqueue_kick(vb_of_sink(sink)->hint.vq);
+}
+
+static const struct vb_hint_sink_ops vb_hint_vq_ops = {
+	.send_id = vb_hint_send_id,
+	.send_ranges = vb_hint_send_ranges,
+	.kick = vb_hint_kick,
+	.check = vb_hint_check,
+};
+
+/*
+ * The marker buffers are reused by every session: wait until the device has
+ * used everything an earlier session queued.
+ */
+static int vb_hint_drain(struct vb_device *vb, u32 id)
+{
+	unsigned long deadline = jiffies + VB_HINT_ROOM_TIMEOUT;
+	struct virtqueue *vq = vb->hint.vq;
+	int err;
+
+	for (;;) {
+		vb_hint_reclaim(vq);
+		if (vq->num_free == virtqueue_get_vring_size(vq))
+			return 0;
+		err = vb_hint_wait_room(vb, id, deadline);
+		if (err)
+			return err;
+	}
+}
+
+static void vb_hint_run(struct vb_device *vb, u32 id)
+{
+	struct vb_hint_dev *h = &vb->hint;
+	struct vb_hint_session *s = &h->session;
+	enum vb_hint_end end;
+	unsigned int nr_zones;
+	u64 start = ktime_get_ns();
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	s->min_order = READ_ONCE(vb_hint_min_order);
+	s->budget = READ_ONCE(vb_hint_budget);
+	s->batch = h->batch;
+	h->stats.started++;
+	h->stats.last_cmd_id = id;
+
+	err = vb_hint_drain(vb, id);
+	if (err) {
+		end = vb_hint_end_of_err(&h->sink, id, err);
+	} else {
+		nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
+		vb_hint_cursor_init(&h->cursor, h->zones, nr_zones,
+				    s->min_order);
+		end = vb_hint_session_run(s, &h->cursor, &h->sink);
+	}
+
+	h->stats.ended[end]++;
+	h->stats.last_pages = s->pages;
+	h->stats.last_ranges = s->ranges;
+	h->stats.total_pages += s->pages;
+	h->stats.total_ranges += s->ranges;
+	h->stats.last_duration_us = div_u64(ktime_get_ns() - start,
+					    NSEC_PER_USEC);
+	h->stats.max_lock_hold_ns = max(h->stats.max_lock_hold_ns,
+					s->lock_ns_max);
+	if (end == VB_HINT_END_TIMEOUT || end == VB_HINT_END_ERROR)
+		dev_err_ratelimited(&vb->vdev->dev,
+				    "free page hinting for id %#x failed (%s): the device did not take the hints\n",
+				    id, vb_hint_end_names[end]);
+	else
+		dev_dbg(&vb->vdev->dev, "hint id %#x: %s, %llu pages in %llu ranges\n",
+			id, vb_hint_end_names[end], s->pages, s->ranges);
+}
+
+void vb_hint_work(struct work_struct *work)
+{
+	struct vb_device *vb = container_of(work, struct vb_device,
+					    hint.work);
+	struct vb_hint_dev *h = &vb->hint;
+	u32 id;
+
+	vb_work_begin(vb, VB_WAKEUP_HINT);
+	/* Notifications from here on are the session's to look at. */
+	h->seen_seq = atomic_read(&h->cfg_seq);
+	h->seen_target = vb_hint_read_target(vb);
+	id = vb_hint_read_cmd_id(vb);
+	if (vb_hint_id_is_new(h->last_id, id)) {
+		h->last_id = id;
+		if (READ_ONCE(vb_hint_enabled))
+			vb_hint_run(vb, id);
+		else
+			h->stats.skipped++;
+	}
+	vb_work_end(vb);
+}
+
+void vb_hint_config_changed(struct vb_device *vb)
+{
+	struct vb_hint_dev *h = &vb->hint;
+
+	if (!h->vq)
+		return;
+	atomic_inc(&h->cfg_seq);
+	wake_up(&h->room);
+	vb_queue_work(vb, &h->work, VB_WAKEUP_HINT);
+}
+
+void vb_hint_vq_done(struct virtqueue *vq)
+{
+	struct vb_device *vb = vq->vdev->priv;
+
+	wake_up(&vb->hint.room);
+}
+
+/* Called by probe and restore once the queues exist. */
+void vb_hint_start(struct vb_device *vb, struct virtqueue *vq)
+{
+	vb->hint.vq = vq;
+	if (vq)
+		virtqueue_disable_cb(vq);
+}
+
+/* sysfs: /sys/bus/virtio/devices/virtioN/free_page_hint/ */
+
+static struct vb_hint_dev *vb_hint_of_dev(struct device *dev)
+{
+	struct vb_device *vb = dev_to_virtio(dev)->priv;
+
+	return &vb->hint;
+}
+
+#define VB_HINT_STAT_ATTR(_name, _field)				\
+static ssize_t _name##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	return sysfs_emit(buf, "%llu\n",				\
+			  (u64)data_race(vb_hint_of_dev(dev)->stats._field)); \
+}									\
+static DEVICE_ATTR_RO(_name)
+
+VB_HINT_STAT_ATTR(sessions_started, started);
+VB_HINT_STAT_ATTR(sessions_completed, ended[VB_HINT_END_COMPLETED]);
+VB_HINT_STAT_ATTR(sessions_skipped, skipped);
+VB_HINT_STAT_ATTR(aborted_stop, ended[VB_HINT_END_STOP]);
+VB_HINT_STAT_ATTR(aborted_done, ended[VB_HINT_END_DONE]);
+VB_HINT_STAT_ATTR(aborted_newer_id, ended[VB_HINT_END_NEWER]);
+VB_HINT_STAT_ATTR(aborted_disabled, ended[VB_HINT_END_DISABLED]);
+VB_HINT_STAT_ATTR(aborted_removed, ended[VB_HINT_END_REMOVED]);
+VB_HINT_STAT_ATTR(aborted_timeout, ended[VB_HINT_END_TIMEOUT]);
+VB_HINT_STAT_ATTR(aborted_error, ended[VB_HINT_END_ERROR]);
+VB_HINT_STAT_ATTR(last_cmd_id, last_cmd_id);
+VB_HINT_STAT_ATTR(last_pages, last_pages);
+VB_HINT_STAT_ATTR(last_ranges, last_ranges);
+VB_HINT_STAT_ATTR(total_pages, total_pages);
+VB_HINT_STAT_ATTR(total_ranges, total_ranges);
+VB_HINT_STAT_ATTR(last_duration_us, last_duration_us);
+VB_HINT_STAT_ATTR(max_lock_hold_ns, max_lock_hold_ns);
+VB_HINT_STAT_ATTR(queue_full_waits, queue_full_waits);
+
+static ssize_t status_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	struct vb_hint_dev *h = vb_hint_of_dev(dev);
+
+	if (h->blocked_by)
+		return sysfs_emit(buf, "off: %s\n", h->blocked_by);
+	if (!h->vq)
+		return sysfs_emit(buf, "off: not offered by the device\n");
+	if (!READ_ONCE(vb_hint_enabled))
+		return sysfs_emit(buf, "off: hinting=0\n");
+	return sysfs_emit(buf, "on\n");
+}
+static DEVICE_ATTR_RO(status);
+
+static struct attribute *vb_hint_attrs[] = {
+	&dev_attr_status.attr,
+	&dev_attr_sessions_started.attr,
+	&dev_attr_sessions_completed.attr,
+	&dev_attr_sessions_skipped.attr,
+	&dev_attr_aborted_stop.attr,
+	&dev_attr_aborted_done.attr,
+	&dev_attr_aborted_newer_id.attr,
+	&dev_attr_aborted_disabled.attr,
+	&dev_attr_aborted_removed.attr,
+	&dev_attr_aborted_timeout.attr,
+	&dev_attr_aborted_error.attr,
+	&dev_attr_last_cmd_id.attr,
+	&dev_attr_last_pages.attr,
+	&dev_attr_last_ranges.attr,
+	&dev_attr_total_pages.attr,
+	&dev_attr_total_ranges.attr,
+	&dev_attr_last_duration_us.attr,
+	&dev_attr_max_lock_hold_ns.attr,
+	&dev_attr_queue_full_waits.attr,
+	NULL,
+};
+
+static const struct attribute_group vb_hint_group = {
+	.name = "free_page_hint",
+	.attrs = vb_hint_attrs,
+};
+
+/*
+ * Allocate what sessions need and publish the statistics. @offered says
+ * whether the device offers the feature, @blocker why we declined it.
+ */
+int vb_hint_init(struct vb_device *vb, bool offered, const char *blocker)
+{
+	struct vb_hint_dev *h = &vb->hint;
+	int err;
+
+	INIT_WORK(&h->work, vb_hint_work);
+	init_waitqueue_head(&h->room);
+	atomic_set(&h->cfg_seq, 0);
+	h->sink.ops = &vb_hint_vq_ops;
+	h->blocked_by = offered ? blocker : NULL;
+	if (h->blocked_by)
+		dev_info(&vb->vdev->dev,
+			 "free page hinting off: %s is on, and hinted pages would not keep their contents across migration\n",
+			 blocker);
+
+	h->max_zones = num_possible_nodes() * MAX_NR_ZONES;
+	h->zones = kcalloc(h->max_zones, sizeof(*h->zones), GFP_KERNEL);
+	if (!h->zones)
+		return -ENOMEM;
+	h->batch = kcalloc(VB_HINT_BUDGET_MAX, sizeof(*h->batch), GFP_KERNEL);
+	if (!h->batch) {
+		err = -ENOMEM;
+		goto err_free_zones;
+	}
+	err = sysfs_create_group(&vb->vdev->dev.kobj, &vb_hint_group);
+	if (err)
+		goto err_free_batch;
+	return 0;
+
+err_free_batch:
+	kfree(h->batch);
+err_free_zones:
+	kfree(h->zones);
+	return err;
+}
+
+void vb_hint_exit(struct vb_device *vb)
+{
+	sysfs_remove_group(&vb->vdev->dev.kobj, &vb_hint_group);
+	kfree(vb->hint.batch);
+	kfree(vb->hint.zones);
+}

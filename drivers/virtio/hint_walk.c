@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_balloon: reading the buddy free lists for free page hints.
+ *
+ * A hint is safe when the range was free in the buddy allocator at a moment
+ * after the device published the id it is reported under: the walk reads
+ * ranges only from the free lists, under zone->lock, after the session's start
+ * marker was queued, and never touches the pages themselves. Once the lock is
+ * dropped the pages belong to the allocator again; a page reused after that is
+ * caught by the host's dirty logging and sent again.
+ *
+ * Each acquisition of zone->lock reads at most a budget of entries. Between
+ * two acquisitions the lists change, so the cursor keeps the last entry read
+ * and checks, under the lock, that it is still a free block of the same order
+ * in the same zone before continuing after it. If it is not (it was allocated
+ * or merged), the list is read again from its head; the number of entries
+ * read per list is bounded, so the walk always ends. Reading an entry twice
+ * only repeats a hint; missing one only costs a hint.
+ */
+
+#include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/nodemask.h>
+#include <linux/sort.h>
+
+#include "virtio_balloon_hint.h"
+
+/* The order of a free block; valid only while PageBuddy() holds. */
+static unsigned int vb_buddy_order(struct page *page)
+{
+	return page_private(page);
+}
+
+/* Every populated zone of every online node; returns how many were stored. */
+unsigned int vb_hint_collect_zones(struct zone **zones, unsigned int max)
+{
+	unsigned int n = 0;
+	int nid, zid;
+
+	for_each_online_node(nid) {
+		for (zid = 0; zid < MAX_NR_ZONES; zid++) {
+			struct zone *zone = &NODE_DATA(nid)->node_zones[zid];
+
+			if (populated_zone(zone) && n < max)
+				zones[n++] = zone;
+		}
+	}
+	return n;
+}
+
+void vb_hint_cursor_init(struct vb_hint_cursor *cur, struct zone **zones,
+			 unsigned int nr_zones, unsigned int min_order)
+{
+	memset(cur, 0, sizeof(*cur));
+	cur->zones = zones;
+	cur->nr_zones = nr_zones;
+	cur->min_order = min_order;
+	cur->order = NR_PAGE_ORDERS - 1;
+	cur->done = !nr_zones || min_order >= NR_PAGE_ORDERS;
+}
+
+static void vb_hint_start_list(struct vb_hint_cursor *cur)
+{
+	cur->last = NULL;
+	cur->visits = 0;
+	cur->visits_max = 0;
+}
+
+/* On to the next zone at this order, or to the next smaller order. */
+static void vb_hint_next_zone(struct vb_hint_cursor *cur)
+{
+	vb_hint_start_list(cur);
+	cur->mt = 0;
+	if (++cur->zone_idx < cur->nr_zones)
+		return;
+	cur->zone_idx = 0;
+	if (--cur->order < (int)cur->min_order)
+		cur->done = true;
+}
+
+/*
+ * The list node after the last entry read, or the head of the list when the
+ * last entry is no longer where the cursor left it. Called under zone->lock.
+ */
+static struct list_head *vb_hint_resume(struct vb_hint_cursor *cur,
+					struct zone *zone,
+					struct list_head *head)
+{
+	struct page *last = cur->last;
+
+	if (last && PageBuddy(last) && vb_buddy_order(last) == cur->order &&
+	    page_zone(last) == zone)
+		return last->buddy_list.next;
+	return head->next;
+}
+
+/* Whether @pos is the head of one of @area's lists rather than a page. */
+static bool vb_hint_is_list_head(struct free_area *area, struct list_head *pos)
+{
+	return pos >= &area->free_list[0] &&
+	       pos < &area->free_list[MIGRATE_TYPES];
+}
+
+/*
+ * One acquisition of one zone's lock: read up to @budget free-list entries of
+ * the current order, store their ranges in @out and return how many. Work
+ * under the lock is bounded by @budget entries plus one look at each of the
+ * MIGRATE_TYPES list heads.
+ */
+unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur, unsigned int budget,
+			       struct vb_hint_range *out,
+			       struct vb_hint_step *step)
+{
+	struct free_area *area;
+	struct zone *zone;
+	unsigned long flags;
+	unsigned int n = 0;
+	u64 start;
+
+	step->visited = 0;
+	step->lock_ns = 0;
+	if (cur->done)
+		return 0;
+
+	zone = cur->zones[cur->zone_idx];
+	area = &zone->free_area[cur->order];
+	/*
+	 * An unlocked look saves taking the lock for empty orders; a block
+	 * freed just after it is missed, which costs a hint, not correctness.
+	 */
+	if (!data_race(area->nr_free)) {
+		vb_hint_next_zone(cur);
+		return 0;
+	}
+
+	spin_lock_irqsave(&zone->lock, flags);
+	start = ktime_get_ns();
+	while (step->visited < budget) {
+		struct list_head *head = &area->free_list[cur->mt];
+		struct list_head *pos;
+		struct page *page;
+
+		if (!cur->visits_max)
+			cur->visits_max = 2 * area->nr_free + budget;
+		pos = vb_hint_resume(cur, zone, head);
+		if (vb_hint_is_list_head(area, pos) ||
+		    cur->visits >= cur->visits_max) {
+			vb_hint_start_list(cur);
+			if (++cur->mt < MIGRATE_TYPES)
+				continue;
+			vb_hint_next_zone(cur);
+			break;
+		}
+
+		page = list_entry(pos, struct page, buddy_list);
+		cur->last = page;
+		cur->visits++;
+		step->visited++;
+		out[n].pfn = page_to_pfn(page);
+		out[n].nr_pages = 1UL << cur->order;
+		n++;
+	}
+	step->lock_ns = ktime_get_ns() - start;
+	spin_unlock_irqrestore(&zone->lock, flags);
+	return n;
+}
+
+static int vb_hint_range_cmp(const void *a, const void *b)
+{
+	const struct vb_hint_range *ra = a, *rb = b;
+
+	if (ra->pfn < rb->pfn)
+		return -1;
+	return ra->pfn > rb->pfn;
+}
+
+/*
+ * Sort @n ranges by address and merge the ones that touch or overlap, up to
+ * VB_HINT_RANGE_MAX_PAGES each; returns the new count.
+ */
+unsigned int vb_hint_coalesce(struct vb_hint_range *r, unsigned int n)
+{
+	unsigned int i, out = 0;
+
+	if (n < 2)
+		return n;
+	sort(r, n, sizeof(*r), vb_hint_range_cmp, NULL);
+	for (i = 1; i < n; i++) {
+		struct vb_hint_range *cur = &r[out];
+		unsigned long end = cur->pfn + cur->nr_pages;
+		unsigned long next_end = r[i].pfn + r[i].nr_pages;
+
+		if (r[i].pfn <= end &&
+		    max(end, next_end) - cur->pfn <= VB_HINT_RANGE_MAX_PAGES) {
+			cur->nr_pages = max(end, next_end) - cur->pfn;
+			continue;
+		}
+		r[++out] = r[i];
+	}
+	return out + 1;
+}

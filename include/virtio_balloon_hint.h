@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The free page hinting engine, apart from the virtqueue.
+ *
+ * The walker (hint_walk.c) reads the buddy free lists under zone->lock, a
+ * bounded number of entries per acquisition, and resumes where it stopped.
+ * The session (hint_session.c) runs the command-id protocol for one id: start
+ * marker, ranges, STOP, and abandons the round as soon as the device says so.
+ * Both talk to the device only through struct vb_hint_sink, which the driver
+ * implements on the free page queue (balloon_hint.c) and the KUnit suites
+ * implement in memory.
+ */
+#ifndef _VIRTIO_BALLOON_HINT_H
+#define _VIRTIO_BALLOON_HINT_H
+
+#include <linux/mmzone.h>
+#include <linux/types.h>
+
+#include "virtio_balloon_compat.h"
+
+/* Free-list entries one session may examine per acquisition of zone->lock. */
+#define VB_HINT_BUDGET_MAX	1024
+#define VB_HINT_BUDGET_DEFAULT	128
+
+/* Longest range in one hint: the scatterlist length is 32 bits. */
+#define VB_HINT_RANGE_MAX_PAGES	(SZ_1G >> PAGE_SHIFT)
+
+/* A run of free pages, as page frame numbers of the guest. */
+struct vb_hint_range {
+	unsigned long pfn;
+	unsigned long nr_pages;
+};
+
+/*
+ * Where the walk stands: the free list of (order, zone, migratetype) being
+ * read, and the last entry read in it. Orders go from the largest down to
+ * min_order, so the biggest blocks reach the device first.
+ */
+struct vb_hint_cursor {
+	struct zone **zones;	/* the zones to walk, set by the caller */
+	unsigned int nr_zones;
+	unsigned int min_order;
+	int order;
+	unsigned int zone_idx;
+	int mt;
+	struct page *last;	/* last entry read in this list, or NULL */
+	unsigned long visits;	/* entries read in this list so far */
+	unsigned long visits_max; /* bound that guarantees the walk ends */
+	bool done;
+};
+
+/* What one acquisition of zone->lock did, for the statistics. */
+struct vb_hint_step {
+	unsigned int visited;
+	u64 lock_ns;
+};
+
+unsigned int vb_hint_collect_zones(struct zone **zones, unsigned int max);
+void vb_hint_cursor_init(struct vb_hint_cursor *cur, struct zone **zones,
+			 unsigned int nr_zones, unsigned int min_order);
+unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur,
+			       unsigned int budget,
+			       struct vb_hint_range *out,
+			       struct vb_hint_step *step);
+unsigned int vb_hint_coalesce(struct vb_hint_range *r, unsigned int n);
+
+/* What the device wants, as the sink sees it. */
+enum vb_hint_verdict {
+	VB_HINT_GO,		/* keep reporting under this id */
+	VB_HINT_STOP,		/* the device sent STOP */
+	VB_HINT_DONE,		/* the device sent DONE */
+	VB_HINT_NEWER,		/* the device published a newer id */
+	VB_HINT_DISABLED,	/* hinting was turned off */
+	VB_HINT_REMOVED,	/* the device is going away or freezing */
+};
+
+/* How a session ended. */
+enum vb_hint_end {
+	VB_HINT_END_COMPLETED,
+	VB_HINT_END_STOP,
+	VB_HINT_END_DONE,
+	VB_HINT_END_NEWER,
+	VB_HINT_END_DISABLED,
+	VB_HINT_END_REMOVED,
+	VB_HINT_END_TIMEOUT,	/* the device did not take our buffers */
+	VB_HINT_END_ERROR,	/* the queue refused a buffer */
+	VB_HINT_END_MAX,
+};
+
+extern const char * const vb_hint_end_names[VB_HINT_END_MAX];
+
+struct vb_hint_sink;
+
+struct vb_hint_sink_ops {
+	/*
+	 * Queue a command id (the start marker, or STOP). Returns 0,
+	 * -ETIMEDOUT if no room came in time, -ECANCELED if the verdict
+	 * turned while waiting for room, or another error from the queue.
+	 */
+	int (*send_id)(struct vb_hint_sink *sink, u32 id);
+	/* Queue @n ranges; the same returns as send_id. */
+	int (*send_ranges)(struct vb_hint_sink *sink,
+			   const struct vb_hint_range *r, unsigned int n);
+	/* Let the device see what was queued. */
+	void (*kick)(struct vb_hint_sink *sink);
+	/* Whether the session for @id may go on. Called often: keep it cheap. */
+	enum vb_hint_verdict (*check)(struct vb_hint_sink *sink, u32 id);
+};
+
+struct vb_hint_sink {
+	const struct vb_hint_sink_ops *ops;
+};
+
+/* One session: its parameters in, its figures out. */
+struct vb_hint_session {
+	u32 id;
+	unsigned int min_order;
+	unsigned int budget;
+	struct vb_hint_range *batch;	/* VB_HINT_BUDGET_MAX entries */
+
+	u64 pages;
+	u64 ranges;
+	u64 lock_ns_max;
+	u64 lock_acquisitions;
+};
+
+bool vb_hint_id_is_new(u32 last, u32 id);
+enum vb_hint_end vb_hint_end_of(enum vb_hint_verdict v);
+enum vb_hint_end vb_hint_end_of_err(struct vb_hint_sink *sink, u32 id, int err);
+enum vb_hint_end vb_hint_session_run(struct vb_hint_session *s,
+				     struct vb_hint_cursor *cur,
+				     struct vb_hint_sink *sink);
+
+#endif /* _VIRTIO_BALLOON_HINT_H */
