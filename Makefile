@@ -23,9 +23,12 @@ modules:
 	@test -n "$(KDIR)" || { echo "no headers for $(KVER): set KDIR=/usr/src/linux-headers-<version>" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(PWD) modules
 
+# The headers name the kernel they belong to; depmod needs that name.
+KREL = $(shell sed -n 's/^#define UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+
 install: modules
 	$(MAKE) -C $(KDIR) M=$(PWD) INSTALL_MOD_DIR=updates modules_install
-	depmod -a $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null || echo $(KVER))
+	depmod -a -b $(or $(INSTALL_MOD_PATH),/) $(KREL)
 
 clean:
 	@test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(PWD) clean

@@ -8,6 +8,7 @@
 
 #include <linux/balloon_compaction.h>
 #include <linux/mutex.h>
+#include <linux/page_reporting.h>
 #include <linux/scatterlist.h>
 #include <linux/spinlock.h>
 #include <linux/vmstat.h>
@@ -91,6 +92,7 @@ struct vb_device {
 	struct virtqueue *inflate_vq;
 	struct virtqueue *deflate_vq;
 	struct virtqueue *stats_vq;	/* NULL without VIRTIO_BALLOON_F_STATS_VQ */
+	struct virtqueue *reporting_vq;	/* NULL without VIRTIO_BALLOON_F_REPORTING */
 
 	/*
 	 * The driver's own freezable workqueue: its items never run while the
@@ -116,12 +118,13 @@ struct vb_device {
 
 	/*
 	 * balloon_lock serialises inflation and deflation and protects
-	 * num_pages, broken and pfns[]. Held across a wait for the device (it is a
+	 * num_pages, broken, vqs_ready and pfns[]. Held across a wait for the device (it is a
 	 * mutex), never taken in atomic context.
 	 */
 	struct mutex balloon_lock;
 	unsigned int num_pages;		/* in 4 KiB units, as the device counts */
 	bool broken;			/* the device stopped acknowledging */
+	bool vqs_ready;			/* the queues exist and may be used */
 	__virtio32 pfns[VB_PFNS_PER_MSG];
 
 	/* Woken by the inflate and deflate queue callbacks. */
@@ -129,6 +132,10 @@ struct vb_device {
 
 	/* The balloon's pages; its own spinlock protects the list. */
 	struct balloon_dev_info pages;
+
+	struct notifier_block oom_nb;
+	unsigned long oom_deflated;	/* 4 KiB units given back on OOM */
+	struct page_reporting_dev_info reporting;
 
 	/*
 	 * Written only by stats_work (and by probe/restore before the queue
@@ -150,6 +157,18 @@ s64 vb_towards_target(struct vb_device *vb);
 void vb_report_actual(struct vb_device *vb);
 void vb_deflate_all(struct vb_device *vb);
 void vb_release_unacked(struct vb_device *vb);
+unsigned int vb_deflate(struct vb_device *vb, unsigned int want);
+void vb_compaction_init(struct vb_device *vb);
+
+/* balloon_oom.c */
+int vb_oom_init(struct vb_device *vb);
+void vb_oom_exit(struct vb_device *vb);
+
+/* balloon_reporting.c */
+void vb_reporting_validate(struct virtio_device *vdev);
+void vb_poison_init(struct vb_device *vb);
+int vb_reporting_init(struct vb_device *vb);
+void vb_reporting_exit(struct vb_device *vb);
 
 /* balloon_hint.c */
 const char *vb_hint_blocker(void);

@@ -13,6 +13,7 @@
 #include <linux/slab.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
 
 #include "virtio_balloon_internal.h"
 
@@ -90,6 +91,11 @@ static void vb_allow_work(struct vb_device *vb)
 	spin_unlock_irq(&vb->stop_lock);
 }
 
+static const char *vb_onoff(bool on)
+{
+	return on ? "on" : "off";
+}
+
 static void vb_config_changed(struct virtio_device *vdev)
 {
 	struct vb_device *vb = vdev->priv;
@@ -103,6 +109,8 @@ static void vb_config_changed(struct virtio_device *vdev)
  * those whose feature was negotiated: an unnamed queue is skipped without
  * shifting the index of the queues after it.
  */
+static void vb_del_vqs(struct vb_device *vb);
+
 static int vb_init_vqs(struct vb_device *vb)
 {
 	struct virtqueue_info info[VB_VQ_MAX] = {};
@@ -110,6 +118,8 @@ static int vb_init_vqs(struct vb_device *vb)
 	bool stats = virtio_has_feature(vb->vdev, VIRTIO_BALLOON_F_STATS_VQ);
 	bool hint = virtio_has_feature(vb->vdev,
 				       VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+	bool reporting = virtio_has_feature(vb->vdev,
+					    VIRTIO_BALLOON_F_REPORTING);
 	int err;
 
 	info[VB_VQ_INFLATE].name = "inflate";
@@ -124,6 +134,10 @@ static int vb_init_vqs(struct vb_device *vb)
 		info[VB_VQ_FREE_PAGE].name = "free_page_vq";
 		info[VB_VQ_FREE_PAGE].callback = vb_hint_vq_done;
 	}
+	if (reporting) {
+		info[VB_VQ_REPORTING].name = "reporting_vq";
+		info[VB_VQ_REPORTING].callback = vb_balloon_ack;
+	}
 
 	err = virtio_find_vqs(vb->vdev, VB_VQ_MAX, vqs, info, NULL);
 	if (err)
@@ -132,8 +146,12 @@ static int vb_init_vqs(struct vb_device *vb)
 	vb->inflate_vq = vqs[VB_VQ_INFLATE];
 	vb->deflate_vq = vqs[VB_VQ_DEFLATE];
 	vb->stats_vq = stats ? vqs[VB_VQ_STATS] : NULL;
+	vb->reporting_vq = reporting ? vqs[VB_VQ_REPORTING] : NULL;
 	vb_hint_start(vb, hint ? vqs[VB_VQ_FREE_PAGE] : NULL);
+	mutex_lock(&vb->balloon_lock);
 	vb->broken = false;
+	vb->vqs_ready = true;
+	mutex_unlock(&vb->balloon_lock);
 
 	if (vb->stats_vq) {
 		/* The device returns this buffer when it wants figures. */
@@ -144,33 +162,72 @@ static int vb_init_vqs(struct vb_device *vb)
 	return 0;
 
 err_del_vqs:
-	vb->vdev->config->del_vqs(vb->vdev);
+	vb_del_vqs(vb);
 	return err;
 }
 
-/* The device may use the queues from here on; hand it what was queued. */
-static void vb_start_device(struct vb_device *vb)
+/* Forget the queues; nothing may use them from here on. */
+static void vb_del_vqs(struct vb_device *vb)
 {
+	mutex_lock(&vb->balloon_lock);
+	vb->vqs_ready = false;
+	mutex_unlock(&vb->balloon_lock);
+	vb->vdev->config->del_vqs(vb->vdev);
+}
+
+/*
+ * Bring the device up: queues, poison value, DRIVER_OK, then the features
+ * that may use the queues at any time (OOM notifier, page reporting), then
+ * the work. Probe and restore.
+ */
+static int vb_up(struct vb_device *vb)
+{
+	int err;
+
+	err = vb_init_vqs(vb);
+	if (err)
+		return err;
+	vb_poison_init(vb);
 	virtio_device_ready(vb->vdev);
 	if (vb->stats_vq)
 		virtqueue_kick(vb->stats_vq);
+
+	err = vb_oom_init(vb);
+	if (err)
+		goto err_reset;
+	err = vb_reporting_init(vb);
+	if (err)
+		goto err_oom_exit;
+
 	vb_allow_work(vb);
 	vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
 	if (vb->hint.vq)
 		vb_queue_work(vb, &vb->hint.work, VB_WAKEUP_HINT);
+	return 0;
+
+err_oom_exit:
+	vb_oom_exit(vb);
+err_reset:
+	virtio_reset_device(vb->vdev);
+	vb_del_vqs(vb);
+	return err;
 }
 
 /*
- * Give every page back to the guest and forget the queues. Pages the device
- * did not acknowledge are released only after the reset, when the device can
- * no longer act on them.
+ * Take the device down in the reverse order of vb_up() and give every page
+ * back to the guest. Pages the device did not acknowledge are released only
+ * after the reset, when the device can no longer act on them. Remove and
+ * freeze.
  */
-static void vb_stop_device(struct vb_device *vb)
+static void vb_down(struct vb_device *vb)
 {
+	vb_reporting_exit(vb);
+	vb_oom_exit(vb);
+	vb_stop_work(vb);
 	vb_deflate_all(vb);
 	virtio_reset_device(vb->vdev);
 	vb_release_unacked(vb);
-	vb->vdev->config->del_vqs(vb->vdev);
+	vb_del_vqs(vb);
 }
 
 static int vb_validate(struct virtio_device *vdev)
@@ -184,6 +241,12 @@ static int vb_validate(struct virtio_device *vdev)
 	 * them through an IOMMU.
 	 */
 	__virtio_clear_bit(vdev, VIRTIO_F_ACCESS_PLATFORM);
+	/*
+	 * Page reporting runs with pages isolated and must not allocate:
+	 * no indirect descriptors.
+	 */
+	__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
+	vb_reporting_validate(vdev);
 	/* Probe says why in the log; sysfs keeps saying it. */
 	if (vb_hint_blocker())
 		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
@@ -208,6 +271,7 @@ static int vb_probe(struct virtio_device *vdev)
 	INIT_WORK(&vb->resize_work, vb_resize_work);
 	INIT_WORK(&vb->stats_work, vb_stats_work);
 	balloon_devinfo_init(&vb->pages);
+	vb_compaction_init(vb);
 
 	/* High priority: a hint request is worth most in its first moments. */
 	vb->wq = alloc_workqueue("virtio_balloon/%s",
@@ -224,20 +288,21 @@ static int vb_probe(struct virtio_device *vdev)
 	if (err)
 		goto err_destroy_wq;
 
-	err = vb_init_vqs(vb);
+	device_set_wakeup_capable(&vdev->dev, true);
+	err = vb_up(vb);
 	if (err)
 		goto err_hint_exit;
 
-	device_set_wakeup_capable(&vdev->dev, true);
-	vb_start_device(vb);
-
-	dev_info(&vdev->dev, "virtio_balloon %s bound: stats %s, must-tell-host %s, free page hinting %s\n",
-		 VB_DRIVER_VERSION, vb->stats_vq ? "on" : "off",
-		 virtio_has_feature(vdev, VIRTIO_BALLOON_F_MUST_TELL_HOST) ?
-		 "on" : "off", vb->hint.vq ? "on" : "off");
+	dev_info(&vdev->dev, "virtio_balloon %s bound: stats %s, deflate-on-oom %s, free page reporting %s, page poison %s, free page hinting %s\n",
+		 VB_DRIVER_VERSION, vb_onoff(vb->stats_vq),
+		 vb_onoff(virtio_has_feature(vdev, VIRTIO_BALLOON_F_DEFLATE_ON_OOM)),
+		 vb_onoff(vb->reporting_vq),
+		 vb_onoff(virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON)),
+		 vb_onoff(vb->hint.vq));
 	return 0;
 
 err_hint_exit:
+	device_set_wakeup_capable(&vdev->dev, false);
 	vb_hint_exit(vb);
 err_destroy_wq:
 	destroy_workqueue(vb->wq);
@@ -251,8 +316,7 @@ static void vb_remove(struct virtio_device *vdev)
 {
 	struct vb_device *vb = vdev->priv;
 
-	vb_stop_work(vb);
-	vb_stop_device(vb);
+	vb_down(vb);
 	device_set_wakeup_capable(&vdev->dev, false);
 	vb_hint_exit(vb);
 	destroy_workqueue(vb->wq);
@@ -269,28 +333,23 @@ static int vb_freeze(struct virtio_device *vdev)
 {
 	struct vb_device *vb = vdev->priv;
 
-	vb_stop_work(vb);
-	vb_stop_device(vb);
+	vb_down(vb);
 	return 0;
 }
 
 static int vb_restore(struct virtio_device *vdev)
 {
-	struct vb_device *vb = vdev->priv;
-	int err;
-
-	err = vb_init_vqs(vb);
-	if (err)
-		return err;
-	vb_start_device(vb);
-	return 0;
+	return vb_up(vdev->priv);
 }
 #endif
 
 static unsigned int vb_features[] = {
 	VIRTIO_BALLOON_F_MUST_TELL_HOST,
 	VIRTIO_BALLOON_F_STATS_VQ,
+	VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
 	VIRTIO_BALLOON_F_FREE_PAGE_HINT,
+	VIRTIO_BALLOON_F_PAGE_POISON,
+	VIRTIO_BALLOON_F_REPORTING,
 };
 
 static const struct virtio_device_id vb_id_table[] = {

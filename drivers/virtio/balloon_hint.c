@@ -118,6 +118,7 @@ static u32 vb_hint_read_target(struct vb_device *vb)
  */
 static bool vb_hint_news(struct vb_device *vb)
 {
+	/* stopping is only a hint here: vb_stop_work() also cancels us. */
 	return data_race(vb->stopping) || !READ_ONCE(vb_hint_enabled) ||
 	       atomic_read(&vb->hint.cfg_seq) != vb->hint.seen_seq;
 }
@@ -129,6 +130,7 @@ static enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink, u32 id)
 	u32 cmd, target;
 	int seq;
 
+	/* Unlocked: a late look only delays the end, cancel_work_sync() waits. */
 	if (data_race(vb->stopping))
 		return VB_HINT_REMOVED;
 	if (!READ_ONCE(vb_hint_enabled))
@@ -383,12 +385,18 @@ static struct vb_hint_dev *vb_hint_of_dev(struct device *dev)
 	return &vb->hint;
 }
 
+static u64 vb_hint_stat_read(const u64 *stat)
+{
+	/* The hint work is the only writer; a reader may see a value mid-session. */
+	return data_race(*stat);
+}
+
 #define VB_HINT_STAT_ATTR(_name, _field)				\
 static ssize_t _name##_show(struct device *dev,				\
 			    struct device_attribute *attr, char *buf)	\
 {									\
 	return sysfs_emit(buf, "%llu\n",				\
-			  (u64)data_race(vb_hint_of_dev(dev)->stats._field)); \
+			  vb_hint_stat_read(&vb_hint_of_dev(dev)->stats._field)); \
 }									\
 static DEVICE_ATTR_RO(_name)
 

@@ -14,6 +14,7 @@
  */
 
 #include <linux/delay.h>
+#include <linux/migrate.h>
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/virtio.h>
@@ -48,7 +49,7 @@ static int vb_tell_host(struct vb_device *vb, struct virtqueue *vq,
 	int err;
 
 	lockdep_assert_held(&vb->balloon_lock);
-	if (vb->broken)
+	if (vb->broken || !vb->vqs_ready)
 		return -EIO;
 
 	sg_init_one(&sg, vb->pfns, sizeof(vb->pfns[0]) * n);
@@ -87,6 +88,17 @@ static void vb_add_pfns(struct vb_device *vb, unsigned int *n,
 }
 
 /*
+ * Balloon pages leave the guest's managed memory, unless the device lets the
+ * guest take them back on OOM: then they stay counted, as the guest may still
+ * use them.
+ */
+static void vb_account(struct vb_device *vb, struct page *page, long delta)
+{
+	if (!virtio_has_feature(vb->vdev, VIRTIO_BALLOON_F_DEFLATE_ON_OOM))
+		adjust_managed_page_count(page, delta);
+}
+
+/*
  * Move up to @want 4 KiB units from the guest into the balloon; returns how
  * many moved. Pages are allocated before the lock is taken, as allocation may
  * reclaim and sleep for a while.
@@ -112,15 +124,14 @@ static unsigned int vb_inflate(struct vb_device *vb, unsigned int want)
 
 	mutex_lock(&vb->balloon_lock);
 	while ((page = balloon_page_pop(&new_pages))) {
-		if (vb->broken) {
+		if (vb->broken || !vb->vqs_ready) {
 			__free_page(page);
 			continue;
 		}
 		balloon_page_enqueue(&vb->pages, page);
 		vb_add_pfns(vb, &n, page);
 		vb->num_pages += VB_PAGES_PER_PAGE;
-		/* The host takes the page away: the guest no longer has it. */
-		adjust_managed_page_count(page, -1);
+		vb_account(vb, page, -1);
 	}
 	if (n)
 		vb_tell_host(vb, vb->inflate_vq, n);
@@ -129,13 +140,13 @@ static unsigned int vb_inflate(struct vb_device *vb, unsigned int want)
 }
 
 /* Give pages taken out of the balloon back to the guest's allocator. */
-static void vb_release_pages(struct list_head *pages)
+static void vb_release_pages(struct vb_device *vb, struct list_head *pages)
 {
 	struct page *page, *next;
 
 	list_for_each_entry_safe(page, next, pages, lru) {
 		list_del(&page->lru);
-		adjust_managed_page_count(page, 1);
+		vb_account(vb, page, 1);
 		put_page(page);
 	}
 }
@@ -145,7 +156,7 @@ static void vb_release_pages(struct list_head *pages)
  * how many moved. The device hears of the pages before the guest may use
  * them; if it does not answer they go back into the balloon.
  */
-static unsigned int vb_deflate(struct vb_device *vb, unsigned int want)
+unsigned int vb_deflate(struct vb_device *vb, unsigned int want)
 {
 	LIST_HEAD(freed);
 	struct page *page;
@@ -168,7 +179,7 @@ static unsigned int vb_deflate(struct vb_device *vb, unsigned int want)
 		n = 0;
 	} else {
 		vb->num_pages -= n;
-		vb_release_pages(&freed);
+		vb_release_pages(vb, &freed);
 	}
 	mutex_unlock(&vb->balloon_lock);
 	return n;
@@ -222,7 +233,7 @@ void vb_resize_work(struct work_struct *work)
  */
 void vb_deflate_all(struct vb_device *vb)
 {
-	while (vb->num_pages && !vb->broken) {
+	while (vb->num_pages && !vb->broken && vb->vqs_ready) {
 		if (!vb_deflate(vb, vb->num_pages))
 			usleep_range(VB_ISOLATED_WAIT_US,
 				     2 * VB_ISOLATED_WAIT_US);
@@ -254,10 +265,64 @@ void vb_release_unacked(struct vb_device *vb)
 		vb->num_pages -= VB_PAGES_PER_PAGE;
 		n += VB_PAGES_PER_PAGE;
 	}
-	vb_release_pages(&freed);
+	vb_release_pages(vb, &freed);
 	mutex_unlock(&vb->balloon_lock);
 	if (n)
 		dev_warn(&vb->vdev->dev,
 			 "released %u unacknowledged balloon pages after reset\n",
 			 n);
 }
+
+#ifdef CONFIG_BALLOON_COMPACTION
+/*
+ * Compaction moves a balloon page: the new page enters the balloon and the
+ * device hears of it before it hears that the old one left, so the device
+ * never holds fewer pages than the guest thinks. Gives up (-EAGAIN) rather
+ * than wait for a resize in progress.
+ */
+static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
+			  struct page *page, enum migrate_mode mode)
+{
+	struct vb_device *vb = container_of(info, struct vb_device, pages);
+	unsigned long flags;
+	unsigned int n = 0;
+
+	if (!mutex_trylock(&vb->balloon_lock))
+		return -EAGAIN;
+	if (vb->broken || !vb->vqs_ready) {
+		mutex_unlock(&vb->balloon_lock);
+		return -EAGAIN;
+	}
+
+	get_page(newpage);
+	if (page_zone(page) != page_zone(newpage)) {
+		vb_account(vb, page, 1);
+		vb_account(vb, newpage, -1);
+	}
+	spin_lock_irqsave(&info->pages_lock, flags);
+	balloon_page_insert(info, newpage);
+	info->isolated_pages--;
+	__count_vm_event(BALLOON_MIGRATE);
+	spin_unlock_irqrestore(&info->pages_lock, flags);
+
+	vb_add_pfns(vb, &n, newpage);
+	vb_tell_host(vb, vb->inflate_vq, n);
+	n = 0;
+	vb_add_pfns(vb, &n, page);
+	vb_tell_host(vb, vb->deflate_vq, n);
+	mutex_unlock(&vb->balloon_lock);
+
+	balloon_page_finalize(page);
+	put_page(page);
+	return MIGRATEPAGE_SUCCESS;
+}
+
+void vb_compaction_init(struct vb_device *vb)
+{
+	vb->pages.migratepage = vb_migratepage;
+}
+#else
+void vb_compaction_init(struct vb_device *vb)
+{
+}
+#endif

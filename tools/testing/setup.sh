@@ -76,6 +76,8 @@ for v in "$K61" "$K612"; do
 	mkdir -p "$dir"
 	dpkg-deb -x "$tmp"/linux-image-*.deb "$dir"
 	rm -rf "$tmp"
+	# The package ships no modules.dep: the harness resolves dependencies.
+	depmod -b "$dir" "$v"
 	touch "$dir/.done"
 done
 
