@@ -6,7 +6,9 @@
 #   make [KDIR=/usr/src/linux-headers-<ver>]   build virtio_balloon.ko here
 #   make install                              install into updates/ and run depmod
 #   make check                                every test (installs what it needs)
+#   make kunit [KUNIT_KERNELS="6.1 6.12"]     the KUnit suites, in UML
 #   make demo                                 boot a guest and show the driver working
+#   make bench                                migration benchmark against the in-tree driver
 
 KERNELRELEASE ?=
 ifneq ($(KERNELRELEASE),)
@@ -41,5 +43,12 @@ check:
 demo:
 	bash tools/testing/demo.sh
 
-.PHONY: all modules install clean check demo
+bench:
+	bash tools/testing/setup.sh >/dev/null
+	python3 tools/testing/bench.py
+
+kunit:
+	bash tools/testing/kunit.sh $(KUNIT_KERNELS)
+
+.PHONY: all modules install clean check demo bench kunit
 endif

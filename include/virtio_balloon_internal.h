@@ -159,6 +159,7 @@ void vb_deflate_all(struct vb_device *vb);
 void vb_release_unacked(struct vb_device *vb);
 unsigned int vb_deflate(struct vb_device *vb, unsigned int want);
 void vb_compaction_init(struct vb_device *vb);
+void vb_add_pfns(struct vb_device *vb, unsigned int *n, struct page *page);
 
 /* balloon_oom.c */
 int vb_oom_init(struct vb_device *vb);
@@ -171,6 +172,9 @@ int vb_reporting_init(struct vb_device *vb);
 void vb_reporting_exit(struct vb_device *vb);
 
 /* balloon_hint.c */
+extern const struct kernel_param_ops vb_hinting_ops;
+extern const struct kernel_param_ops vb_min_order_ops;
+extern const struct kernel_param_ops vb_budget_ops;
 const char *vb_hint_blocker(void);
 int vb_hint_init(struct vb_device *vb, bool offered, const char *blocker);
 void vb_hint_exit(struct vb_device *vb);
@@ -178,6 +182,7 @@ void vb_hint_start(struct vb_device *vb, struct virtqueue *vq);
 void vb_hint_config_changed(struct vb_device *vb);
 void vb_hint_vq_done(struct virtqueue *vq);
 void vb_hint_work(struct work_struct *work);
+enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink, u32 id);
 
 /* balloon_stats.c */
 unsigned int vb_stats_fill(struct vb_device *vb);

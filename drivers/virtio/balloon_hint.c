@@ -56,17 +56,42 @@ static int vb_param_set_budget(const char *val, const struct kernel_param *kp)
 	return vb_param_set_uint(val, kp, 1, VB_HINT_BUDGET_MAX);
 }
 
-static const struct kernel_param_ops vb_min_order_ops = {
+/*
+ * The kernel's bool parser reads only the first character ("yes please" is
+ * true); take the usual spellings only, so a typo is refused, not guessed.
+ */
+static int vb_param_set_bool(const char *val, const struct kernel_param *kp)
+{
+	bool v;
+
+	if (sysfs_streq(val, "1") || sysfs_streq(val, "Y") ||
+	    sysfs_streq(val, "y") || sysfs_streq(val, "on"))
+		v = true;
+	else if (sysfs_streq(val, "0") || sysfs_streq(val, "N") ||
+		 sysfs_streq(val, "n") || sysfs_streq(val, "off"))
+		v = false;
+	else
+		return -EINVAL;
+	WRITE_ONCE(*(bool *)kp->arg, v);
+	return 0;
+}
+
+const struct kernel_param_ops vb_hinting_ops = {
+	.set = vb_param_set_bool,
+	.get = param_get_bool,
+};
+
+const struct kernel_param_ops vb_min_order_ops = {
 	.set = vb_param_set_min_order,
 	.get = param_get_uint,
 };
 
-static const struct kernel_param_ops vb_budget_ops = {
+const struct kernel_param_ops vb_budget_ops = {
 	.set = vb_param_set_budget,
 	.get = param_get_uint,
 };
 
-module_param_named(hinting, vb_hint_enabled, bool, 0644);
+module_param_cb(hinting, &vb_hinting_ops, &vb_hint_enabled, 0644);
 MODULE_PARM_DESC(hinting, "Answer the host's free page hint requests (default: 1)");
 module_param_cb(hint_min_order, &vb_min_order_ops, &vb_hint_min_order, 0644);
 MODULE_PARM_DESC(hint_min_order, "Smallest free block hinted, as a page order (default: 0)");
@@ -123,7 +148,7 @@ static bool vb_hint_news(struct vb_device *vb)
 	       atomic_read(&vb->hint.cfg_seq) != vb->hint.seen_seq;
 }
 
-static enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink, u32 id)
+enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink, u32 id)
 {
 	struct vb_device *vb = vb_of_sink(sink);
 	struct vb_hint_dev *h = &vb->hint;
@@ -139,21 +164,25 @@ static enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink, u32 id)
 	seq = atomic_read(&h->cfg_seq);
 	if (seq == h->seen_seq)
 		return VB_HINT_GO;
-	h->seen_seq = seq;
 
+	/*
+	 * A notification is consumed only when the session may go on: the
+	 * session asks again after a cancelled send (vb_hint_end_of_err())
+	 * and must hear the same verdict.
+	 */
 	cmd = vb_hint_read_cmd_id(vb);
-	if (cmd == id)
-		return VB_HINT_GO;
-	if (cmd == VIRTIO_BALLOON_CMD_ID_DONE)
-		return VB_HINT_DONE;
-	if (cmd != VIRTIO_BALLOON_CMD_ID_STOP)
-		return VB_HINT_NEWER;
-	target = vb_hint_read_target(vb);
-	if (target != h->seen_target) {
+	if (cmd != id) {
+		if (cmd == VIRTIO_BALLOON_CMD_ID_DONE)
+			return VB_HINT_DONE;
+		if (cmd != VIRTIO_BALLOON_CMD_ID_STOP)
+			return VB_HINT_NEWER;
+		target = vb_hint_read_target(vb);
+		if (target == h->seen_target)
+			return VB_HINT_STOP;
 		h->seen_target = target;
-		return VB_HINT_GO;
 	}
-	return VB_HINT_STOP;
+	h->seen_seq = seq;
+	return VB_HINT_GO;
 }
 
 static void vb_hint_reclaim(struct virtqueue *vq)

@@ -74,8 +74,7 @@ static int vb_tell_host(struct vb_device *vb, struct virtqueue *vq,
 }
 
 /* Append the device's 4 KiB frame numbers covering @page to pfns[]. */
-static void vb_add_pfns(struct vb_device *vb, unsigned int *n,
-			struct page *page)
+void vb_add_pfns(struct vb_device *vb, unsigned int *n, struct page *page)
 {
 	unsigned long pfn = page_to_pfn(page) <<
 			    (PAGE_SHIFT - VIRTIO_BALLOON_PFN_SHIFT);

@@ -176,7 +176,8 @@ static int vb_hint_range_cmp(const void *a, const void *b)
 
 /*
  * Sort @n ranges by address and merge the ones that touch or overlap, up to
- * VB_HINT_RANGE_MAX_PAGES each; returns the new count.
+ * VB_HINT_RANGE_MAX_PAGES each; returns the new count. The ranges returned
+ * never overlap: a page is hinted once per batch.
  */
 unsigned int vb_hint_coalesce(struct vb_hint_range *r, unsigned int n)
 {
@@ -190,10 +191,16 @@ unsigned int vb_hint_coalesce(struct vb_hint_range *r, unsigned int n)
 		unsigned long end = cur->pfn + cur->nr_pages;
 		unsigned long next_end = r[i].pfn + r[i].nr_pages;
 
-		if (r[i].pfn <= end &&
-		    max(end, next_end) - cur->pfn <= VB_HINT_RANGE_MAX_PAGES) {
-			cur->nr_pages = max(end, next_end) - cur->pfn;
+		if (next_end <= end)
 			continue;
+		if (r[i].pfn <= end) {
+			if (next_end - cur->pfn <= VB_HINT_RANGE_MAX_PAGES) {
+				cur->nr_pages = next_end - cur->pfn;
+				continue;
+			}
+			/* Too long together: the rest starts where cur ends. */
+			r[i].pfn = end;
+			r[i].nr_pages = next_end - end;
 		}
 		r[++out] = r[i];
 	}

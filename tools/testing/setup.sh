@@ -45,7 +45,7 @@ K612=$(resolve /bookworm-backports)
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed'; }
 for p in gcc make sparse busybox-static cpio dkms kmod xz-utils zstd python3 \
-	 python3-matplotlib bc flex bison libelf-dev libssl-dev \
+	 python3-matplotlib bc flex bison libelf-dev libssl-dev libc6-dev \
 	 linux-source-6.1 linux-source-6.12 "linux-headers-$K61"; do
 	have "$p" || need+=("$p")
 done

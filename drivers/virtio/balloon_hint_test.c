@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit suites for the device side of free page hinting (balloon_hint.c):
+ * the validation of the module parameters, and how the free page queue's
+ * sink reads the device's configuration to decide whether a session goes on.
+ */
+
+#include <kunit/test.h>
+#include <linux/moduleparam.h>
+#include <linux/slab.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+
+#include "virtio_balloon_internal.h"
+
+/* What a parameter holds before a test tries to change it. */
+#define VB_TEST_OLD	3U
+
+/* Set @val through @ops on a variable holding VB_TEST_OLD. */
+static int vb_set(const struct kernel_param_ops *ops, const char *val,
+		  unsigned int *v)
+{
+	struct kernel_param kp = {
+		.name = "vb_test",
+		.ops = ops,
+		.arg = v,
+	};
+
+	*v = VB_TEST_OLD;
+	return ops->set(val, &kp);
+}
+
+static void vb_expect_rejected(struct kunit *test,
+			       const struct kernel_param_ops *ops,
+			       const char *val)
+{
+	unsigned int v;
+
+	KUNIT_EXPECT_EQ_MSG(test, vb_set(ops, val, &v), -EINVAL,
+			    "'%s' accepted", val);
+	KUNIT_EXPECT_EQ_MSG(test, v, VB_TEST_OLD, "'%s' changed the value",
+			    val);
+}
+
+static void vb_expect_accepted(struct kunit *test,
+			       const struct kernel_param_ops *ops,
+			       const char *val, unsigned int want)
+{
+	unsigned int v;
+
+	KUNIT_EXPECT_EQ_MSG(test, vb_set(ops, val, &v), 0, "'%s' refused", val);
+	KUNIT_EXPECT_EQ_MSG(test, v, want, "'%s'", val);
+}
+
+static void min_order_accepts_every_page_order(struct kunit *test)
+{
+	char val[16];
+	int order;
+
+	for (order = 0; order < NR_PAGE_ORDERS; order++) {
+		snprintf(val, sizeof(val), "%d", order);
+		vb_expect_accepted(test, &vb_min_order_ops, val, order);
+	}
+	/* What sysfs hands over when written with echo. */
+	vb_expect_accepted(test, &vb_min_order_ops, "1\n", 1);
+}
+
+static void min_order_rejects_orders_past_the_largest(struct kunit *test)
+{
+	char val[16];
+
+	snprintf(val, sizeof(val), "%d", NR_PAGE_ORDERS);
+	vb_expect_rejected(test, &vb_min_order_ops, val);
+	snprintf(val, sizeof(val), "%d", NR_PAGE_ORDERS + 1);
+	vb_expect_rejected(test, &vb_min_order_ops, val);
+	vb_expect_rejected(test, &vb_min_order_ops, "-1");
+	vb_expect_rejected(test, &vb_min_order_ops, "4294967295");
+	vb_expect_rejected(test, &vb_min_order_ops, "4294967296");
+}
+
+static void budget_accepts_one_to_max(struct kunit *test)
+{
+	char val[16];
+
+	vb_expect_accepted(test, &vb_budget_ops, "1", 1);
+	vb_expect_accepted(test, &vb_budget_ops, "0x80", 0x80);
+	vb_expect_accepted(test, &vb_budget_ops, "64\n", 64);
+	snprintf(val, sizeof(val), "%u", VB_HINT_BUDGET_MAX);
+	vb_expect_accepted(test, &vb_budget_ops, val, VB_HINT_BUDGET_MAX);
+}
+
+static void budget_rejects_zero_and_above_max(struct kunit *test)
+{
+	char val[16];
+
+	vb_expect_rejected(test, &vb_budget_ops, "0");
+	snprintf(val, sizeof(val), "%u", VB_HINT_BUDGET_MAX + 1);
+	vb_expect_rejected(test, &vb_budget_ops, val);
+	vb_expect_rejected(test, &vb_budget_ops, "-1");
+	vb_expect_rejected(test, &vb_budget_ops, "4294967297");
+	vb_expect_rejected(test, &vb_budget_ops, "99999999999999999999999");
+}
+
+static void params_reject_garbage(struct kunit *test)
+{
+	static const char * const garbage[] = {
+		"", "\n", "abc", "2abc", "0x", "+", "-", " 2", "2 2", "1.5",
+		"2\n\n", "0b1", "2k",
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(garbage); i++) {
+		vb_expect_rejected(test, &vb_min_order_ops, garbage[i]);
+		vb_expect_rejected(test, &vb_budget_ops, garbage[i]);
+	}
+}
+
+static void params_read_back_what_was_set(struct kunit *test)
+{
+	char *buf = kunit_kzalloc(test, PAGE_SIZE, GFP_KERNEL);
+	struct kernel_param kp = { .name = "vb_test" };
+	unsigned int v;
+
+	KUNIT_ASSERT_NOT_NULL(test, buf);
+	kp.arg = &v;
+	KUNIT_ASSERT_EQ(test, vb_set(&vb_budget_ops, "17", &v), 0);
+	KUNIT_EXPECT_GT(test, vb_budget_ops.get(buf, &kp), 0);
+	KUNIT_EXPECT_STREQ(test, strim(buf), "17");
+	KUNIT_ASSERT_EQ(test, vb_set(&vb_min_order_ops, "2", &v), 0);
+	KUNIT_EXPECT_GT(test, vb_min_order_ops.get(buf, &kp), 0);
+	KUNIT_EXPECT_STREQ(test, strim(buf), "2");
+}
+
+static struct kunit_case vb_hint_params_cases[] = {
+	KUNIT_CASE(min_order_accepts_every_page_order),
+	KUNIT_CASE(min_order_rejects_orders_past_the_largest),
+	KUNIT_CASE(budget_accepts_one_to_max),
+	KUNIT_CASE(budget_rejects_zero_and_above_max),
+	KUNIT_CASE(params_reject_garbage),
+	KUNIT_CASE(params_read_back_what_was_set),
+	{}
+};
+
+static struct kunit_suite vb_hint_params_suite = {
+	.name = "vb_hint_params",
+	.test_cases = vb_hint_params_cases,
+};
+
+/*
+ * vb_hint_check() against a device whose configuration space is a struct in
+ * memory, showing what QEMU's shows: the id while it waits for the start
+ * marker, 0 once it took it (and after STOP), 1 for DONE.
+ */
+#define VB_TEST_ID	0x80000005U
+
+struct vb_check_ctx {
+	struct virtio_device vdev;
+	struct virtio_config_ops config;
+	struct virtio_balloon_config cfg;
+	unsigned int reads;
+	struct vb_device *vb;
+};
+
+static void vb_fake_get(struct virtio_device *vdev, unsigned int offset,
+			void *buf, unsigned int len)
+{
+	struct vb_check_ctx *ctx = container_of(vdev, struct vb_check_ctx,
+						vdev);
+
+	ctx->reads++;
+	if (WARN_ON(offset + len > sizeof(ctx->cfg)))
+		return;
+	memcpy(buf, (u8 *)&ctx->cfg + offset, len);
+}
+
+static const struct vb_hint_sink_ops vb_check_ops = {
+	.check = vb_hint_check,
+};
+
+static int vb_check_init(struct kunit *test)
+{
+	struct vb_check_ctx *ctx;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	ctx->vb = kunit_kzalloc(test, sizeof(*ctx->vb), GFP_KERNEL);
+	if (!ctx->vb)
+		return -ENOMEM;
+	ctx->config.get = vb_fake_get;
+	ctx->vdev.config = &ctx->config;
+	ctx->vdev.features = BIT_ULL(VIRTIO_F_VERSION_1);
+	ctx->vb->vdev = &ctx->vdev;
+	ctx->vb->hint.sink.ops = &vb_check_ops;
+	atomic_set(&ctx->vb->hint.cfg_seq, 0);
+	/* As vb_hint_work() leaves things when it starts a session. */
+	ctx->cfg.num_pages = cpu_to_le32(256);
+	ctx->cfg.free_page_hint_cmd_id = cpu_to_le32(VB_TEST_ID);
+	ctx->vb->hint.seen_target = 256;
+	test->priv = ctx;
+	return 0;
+}
+
+/* The device changes its configuration and notifies. */
+static void vb_device_shows(struct vb_check_ctx *ctx, u32 cmd_id, u32 target)
+{
+	ctx->cfg.free_page_hint_cmd_id = cpu_to_le32(cmd_id);
+	ctx->cfg.num_pages = cpu_to_le32(target);
+	atomic_inc(&ctx->vb->hint.cfg_seq);
+}
+
+static enum vb_hint_verdict vb_check(struct vb_check_ctx *ctx)
+{
+	return vb_hint_check(&ctx->vb->hint.sink, VB_TEST_ID);
+}
+
+static void check_goes_on_without_reading_when_nothing_changed(struct kunit *test)
+{
+	struct vb_check_ctx *ctx = test->priv;
+
+	/* Without a notification the field is not even read. */
+	ctx->cfg.free_page_hint_cmd_id = cpu_to_le32(VIRTIO_BALLOON_CMD_ID_DONE);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_GO);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_GO);
+	KUNIT_EXPECT_EQ(test, ctx->reads, 0U);
+}
+
+static void check_goes_on_while_the_device_shows_our_id(struct kunit *test)
+{
+	struct vb_check_ctx *ctx = test->priv;
+
+	vb_device_shows(ctx, VB_TEST_ID, 256);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_GO);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_GO);
+}
+
+static void check_goes_on_when_only_the_target_changed(struct kunit *test)
+{
+	struct vb_check_ctx *ctx = test->priv;
+
+	/* In START the field reads 0; a resize notifies all the same. */
+	vb_device_shows(ctx, VIRTIO_BALLOON_CMD_ID_STOP, 512);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_GO);
+	KUNIT_EXPECT_EQ(test, ctx->vb->hint.seen_target, 512U);
+}
+
+static void check_ends_on_stop(struct kunit *test)
+{
+	struct vb_check_ctx *ctx = test->priv;
+
+	vb_device_shows(ctx, VIRTIO_BALLOON_CMD_ID_STOP, 256);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_STOP);
+}
+
+static void check_ends_on_done(struct kunit *test)
+{
+	struct vb_check_ctx *ctx = test->priv;
+
+	vb_device_shows(ctx, VIRTIO_BALLOON_CMD_ID_DONE, 256);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_DONE);
+}
+
+static void check_ends_on_a_newer_id(struct kunit *test)
+{
+	struct vb_check_ctx *ctx = test->priv;
+
+	vb_device_shows(ctx, VB_TEST_ID + 1, 256);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_NEWER);
+}
+
+/*
+ * The session asks again after a send that the verdict cancelled
+ * (vb_hint_end_of_err()): the answer must not have turned back to GO.
+ */
+static void check_keeps_its_verdict_when_asked_again(struct kunit *test)
+{
+	struct vb_check_ctx *ctx = test->priv;
+
+	vb_device_shows(ctx, VB_TEST_ID + 1, 256);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_NEWER);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_NEWER);
+
+	vb_device_shows(ctx, VIRTIO_BALLOON_CMD_ID_STOP, 256);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_STOP);
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_STOP);
+	KUNIT_EXPECT_EQ(test, vb_hint_end_of_err(&ctx->vb->hint.sink, VB_TEST_ID,
+						 -ECANCELED),
+			VB_HINT_END_STOP);
+}
+
+static void check_ends_when_the_device_goes_away(struct kunit *test)
+{
+	struct vb_check_ctx *ctx = test->priv;
+
+	ctx->vb->stopping = true;
+	KUNIT_EXPECT_EQ(test, vb_check(ctx), VB_HINT_REMOVED);
+}
+
+static struct kunit_case vb_hint_check_cases[] = {
+	KUNIT_CASE(check_goes_on_without_reading_when_nothing_changed),
+	KUNIT_CASE(check_goes_on_while_the_device_shows_our_id),
+	KUNIT_CASE(check_goes_on_when_only_the_target_changed),
+	KUNIT_CASE(check_ends_on_stop),
+	KUNIT_CASE(check_ends_on_done),
+	KUNIT_CASE(check_ends_on_a_newer_id),
+	KUNIT_CASE(check_keeps_its_verdict_when_asked_again),
+	KUNIT_CASE(check_ends_when_the_device_goes_away),
+	{}
+};
+
+static struct kunit_suite vb_hint_check_suite = {
+	.name = "vb_hint_check",
+	.init = vb_check_init,
+	.test_cases = vb_hint_check_cases,
+};
+
+kunit_test_suites(&vb_hint_params_suite, &vb_hint_check_suite);

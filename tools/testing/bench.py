@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""make bench: live migration with and without free page hints, side by side.
+
+    python3 tools/testing/bench.py [--kernel 6.1|6.12|all] [--rounds N] [--out DIR]
+
+For each kernel and each bandwidth, a fresh guest per configuration writes
+and frees most of its memory, keeps a verified data set, and migrates over
+loopback:
+
+  none         no balloon driver loaded
+  in-tree      the kernel's own virtio_balloon (allocates free memory to hint)
+  ours         this project's virtio_balloon
+  init_on_free no balloon driver, guest booted with init_on_free=1: free
+               memory is zero, which QEMU sends as a few bytes per page
+
+It prints one table per kernel (medians over the rounds) and the targets, and
+writes a PNG chart of the same figures.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import migration as mig  # noqa: E402
+import vm  # noqa: E402
+from vm import MIB  # noqa: E402
+
+MEM_MIB = 2048
+HOLD_MIB = 256
+DIRTY_MIB = 1536
+DOWNTIME_LIMIT_MS = 300
+BANDWIDTHS = (1250, 125)
+CONFIGS = (("none", "none", ""), ("in-tree", "intree", ""), ("ours", "ours", ""),
+           ("init_on_free", "none", "init_on_free=1"))
+
+
+def one_run(ver, initrd, driver, append, bandwidth, log_dir):
+    src = vm.Guest(ver, initrd, mem_mib=MEM_MIB, balloon={"free-page-hint": "on"},
+                   append=append, log_dir=log_dir)
+    with src:
+        mig.load_driver(src, driver)
+        mig.prepare(src, HOLD_MIB, DIRTY_MIB)
+        before = mig.lowfree_kib(src)[1]
+        mig.lowfree_reset(src)
+        dst, info = mig.migrate(src, bandwidth_mib=bandwidth, downtime_ms=DOWNTIME_LIMIT_MS)
+        with dst:
+            # The sampler ran on the source until the switch-over, then on
+            # the destination: its minimum covers the whole migration.
+            low = mig.lowfree_kib(dst)[0]
+            mig.assert_intact(dst, "bench %s" % driver)
+            mig.assert_clean(dst, "bench %s" % driver)
+    ram = info["ram"]
+    return {"bytes": ram["transferred"], "time": info["total-time"] / 1000.0,
+            "downtime": info.get("downtime", 0), "free_pct": 100.0 * low / before}
+
+
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def print_table(flavour, results):
+    print("\nkernel %s: %d MiB guest, %d MiB written and freed, %d MiB data set, downtime limit %d ms" % (
+        flavour, MEM_MIB, DIRTY_MIB, HOLD_MIB, DOWNTIME_LIMIT_MS))
+    print("| bandwidth | configuration | MiB sent | total s | downtime ms | lowest free % |")
+    print("|---|---|---|---|---|---|")
+    for bw in BANDWIDTHS:
+        for name, _, _ in CONFIGS:
+            runs = results[(bw, name)]
+            print("| %d MiB/s | %s | %.0f | %.2f | %.0f | %.1f |" % (
+                bw, name, median_of(runs, "bytes") / MIB, median_of(runs, "time"),
+                median_of(runs, "downtime"), median_of(runs, "free_pct")))
+    print("\ntargets (ours against the others, medians):")
+    for bw in BANDWIDTHS:
+        ours, intree, iof = (results[(bw, n)] for n in ("ours", "in-tree", "init_on_free"))
+        b = median_of(ours, "bytes") / median_of(iof, "bytes")
+        t = median_of(ours, "time") / median_of(intree, "time")
+        f = min(r["free_pct"] for r in ours)
+        d, di = median_of(ours, "downtime"), median_of(intree, "downtime")
+        print("  %4d MiB/s: bytes %.2fx init_on_free (<= 1.10: %s); time %.2fx in-tree (<= 0.60: %s); "
+              "lowest free %.1f%% (>= 97: %s); downtime %.0f ms vs in-tree %.0f ms (%s)" % (
+                  bw, b, "met" if b <= 1.10 else "MISSED", t, "met" if t <= 0.60 else "MISSED",
+                  f, "met" if f >= 97 else "MISSED", d, di,
+                  "met" if d <= di and d <= DOWNTIME_LIMIT_MS else "MISSED"))
+
+
+def chart(all_results, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing: no chart")
+        return
+    flavours = list(all_results)
+    fig, axes = plt.subplots(len(flavours), 3, figsize=(15, 4 * len(flavours)), squeeze=False)
+    names = [c[0] for c in CONFIGS]
+    for row, flavour in enumerate(flavours):
+        res = all_results[flavour]
+        for col, (key, label, scale) in enumerate((("bytes", "MiB sent", MIB), ("time", "total time (s)", 1),
+                                                   ("free_pct", "lowest free memory (%)", 1))):
+            ax = axes[row][col]
+            width = 0.8 / len(BANDWIDTHS)
+            for i, bw in enumerate(BANDWIDTHS):
+                vals = [median_of(res[(bw, n)], key) / scale for n in names]
+                ax.bar([x + i * width for x in range(len(names))], vals, width, label="%d MiB/s" % bw)
+            ax.set_xticks([x + width / 2 for x in range(len(names))])
+            ax.set_xticklabels(names)
+            ax.set_title("%s: %s" % (flavour, label))
+            ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    print("chart: " + path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kernel", default="all", choices=("6.1", "6.12", "all"))
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--out", default=os.path.join(vm.CACHE, "bench"))
+    args = ap.parse_args()
+    versions = vm.setup()
+    flavours = ["6.1", "6.12"] if args.kernel == "all" else [args.kernel]
+    os.makedirs(args.out, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    all_results = {}
+    for flavour in flavours:
+        ver = versions[flavour]
+        initrd = vm.build_initramfs(ver, vm.build_module(vm.REPO, ver))
+        results = {}
+        for rnd in range(args.rounds):
+            for bw in BANDWIDTHS:
+                for name, driver, append in CONFIGS:
+                    log_dir = os.path.join(args.out, stamp, flavour, "%s-%d-%d" % (name, bw, rnd))
+                    r = one_run(ver, initrd, driver, append, bw, log_dir)
+                    print("  %s %s %d MiB/s round %d: %.0f MiB, %.2f s, downtime %d ms, lowest free %.1f%%" % (
+                        flavour, name, bw, rnd, r["bytes"] / MIB, r["time"], r["downtime"], r["free_pct"]),
+                        flush=True)
+                    results.setdefault((bw, name), []).append(r)
+        all_results[flavour] = results
+        print_table(flavour, results)
+    chart(all_results, os.path.join(args.out, "bench-%s.png" % stamp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

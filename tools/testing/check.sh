@@ -1,0 +1,8 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make check: install what is needed, then every test on both kernels. The
+# runner's last line is "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash tools/testing/setup.sh >/dev/null
+exec python3 tools/testing/run.py "$@"

@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Live migration between two QEMU processes on loopback, and the guest
+workload that makes it meaningful: memory written and freed (so that free
+pages hold data worth skipping), a data set verified continuously, and a
+sampler of the guest's lowest free memory."""
+
+import re
+import socket
+import time
+
+import vm
+from vm import MIB
+
+HOLD_STATUS = "/tmp/hold.status"
+LOWFREE = "/tmp/lowfree"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load_driver(g, driver):
+    """driver: "ours", "intree" or "none"."""
+    if driver == "ours":
+        g.check("modprobe virtio_balloon")
+    elif driver == "intree":
+        g.check("insmod /lib/modules/$(uname -r)/kernel/drivers/virtio/virtio_balloon.ko")
+
+
+def prepare(g, hold_mib, dirty_mib):
+    """Start the verified data set and the sampler, then write and free
+    @dirty_mib so that most free pages hold non-zero data."""
+    g.check("memload hold %d %s >/tmp/hold.log 2>&1 &" % (hold_mib, HOLD_STATUS))
+    vm.wait_for(lambda: hold_passes(g)[0] >= 1, 120, lambda: "data set never verified: %s" % (
+        g.run("cat %s /tmp/hold.log" % HOLD_STATUS)[1]), interval=0.5)
+    g.check("memload dirty %d" % dirty_mib, timeout=300)
+    g.check("memload lowfree %s >/dev/null 2>&1 &" % LOWFREE)
+    vm.wait_for(lambda: g.run("test -s %s" % LOWFREE)[0] == 0, 30, lambda: "no free memory sample",
+                interval=0.2)
+
+
+def hold_passes(g):
+    """(passes, errors) of the verified data set."""
+    rc, out = g.run("cat %s" % HOLD_STATUS)
+    m = re.search(r"passes (\d+) errors (\d+)", out) if rc == 0 else None
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def lowfree_reset(g):
+    g.check("touch %s.reset; sleep 0.1" % LOWFREE)
+
+
+def lowfree_kib(g):
+    """(lowest MemFree since the last reset, current MemFree), KiB."""
+    out = g.check("cat %s" % LOWFREE)
+    m = re.search(r"min (\d+) last (\d+)", out)
+    return int(m.group(1)), int(m.group(2))
+
+
+def hint_stat(g, name):
+    return g.check("cat /sys/bus/virtio/devices/virtio0/free_page_hint/%s" % name)
+
+
+def start(src, bandwidth_mib=1250, downtime_ms=300):
+    """Start a destination like @src and migrate to it; returns the destination."""
+    port = free_port()
+    log_dir = "%s-migrated-%d" % (src.log_dir.rstrip("/"), port)
+    dst = vm.Guest(**dict(src.options, incoming="tcp:127.0.0.1:%d" % port, log_dir=log_dir))
+    try:
+        src.qmp.cmd("migrate-set-parameters", **{"max-bandwidth": bandwidth_mib * MIB,
+                                                 "downtime-limit": downtime_ms})
+        src.qmp.cmd("migrate", uri="tcp:127.0.0.1:%d" % port)
+    except BaseException:
+        dst.close()
+        raise
+    return dst
+
+
+def wait(src, timeout=600, sample=None):
+    """Poll query-migrate until it ends; return its last answer.
+
+    @sample, if given, is called at every poll (e.g. to watch the guest)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = src.qmp.cmd("query-migrate")
+        if info.get("status") in ("completed", "failed", "cancelled"):
+            return info
+        assert time.monotonic() < deadline, "migration still %s after %ds" % (info.get("status"), timeout)
+        if sample:
+            sample(info)
+        time.sleep(0.02)
+
+
+def migrate(src, bandwidth_mib=1250, downtime_ms=300):
+    """Migrate @src to a new QEMU process; return (destination, query-migrate).
+
+    The source is closed once the migration completed."""
+    dst = start(src, bandwidth_mib, downtime_ms)
+    try:
+        info = wait(src)
+        assert info["status"] == "completed", "migration %s: %s" % (info["status"], info.get("error-desc"))
+        vm.wait_for(lambda: dst.qmp.cmd("query-status")["status"] == "running", 30,
+                    lambda: "destination is %s" % dst.qmp.cmd("query-status")["status"])
+        dst.attach_shell()
+    except BaseException:
+        dst.close()
+        raise
+    return dst, info
+
+
+def assert_intact(g, what):
+    """The data set keeps verifying, without a single error."""
+    p0, e0 = hold_passes(g)
+    vm.wait_for(lambda: hold_passes(g)[0] >= p0 + 2, 120,
+                lambda: "%s: data set stuck at %s passes" % (what, hold_passes(g)), interval=0.5)
+    passes, errors = hold_passes(g)
+    assert errors == 0, "%s: data set has %d bad words after %d passes:\n%s" % (
+        what, errors, passes, g.run("cat /tmp/hold.log")[1])
+
+
+def assert_clean(g, what, running=True):
+    """No problem in the kernel log. A source that migrated away is paused:
+    only what its console printed can be read."""
+    if running:
+        problems = g.dmesg_problems()
+    else:
+        problems = [line for line in g.console_text().splitlines() if vm.PROBLEM_RE.search(line)]
+    assert not problems, "%s: kernel log shows problems:\n%s" % (what, "\n".join(problems[:20]))

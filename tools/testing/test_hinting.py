@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Free page hinting under real live migrations between two QEMU processes.
+
+Each guest holds a data set it verifies continuously and has written and
+freed most of its memory before migrating. After every migration the data set
+is intact and neither guest's kernel log shows a problem."""
+
+import time
+
+import migration as mig
+from vm import MIB
+
+MEM_MIB = 1536
+HOLD_MIB = 128
+DIRTY_MIB = 1024
+HINT = {"free-page-hint": "on"}
+PARAMS = "/sys/module/virtio_balloon/parameters/"
+
+
+def _guest(k, append=""):
+    g = k.guest(mem_mib=MEM_MIB, balloon=HINT, append=append)
+    mig.load_driver(g, "ours")
+    mig.prepare(g, HOLD_MIB, DIRTY_MIB)
+    return g
+
+
+def _check_after(src, dst, what):
+    mig.assert_intact(dst, what)
+    mig.assert_clean(src, what + " (source)", running=False)
+    mig.assert_clean(dst, what + " (destination)")
+
+
+def test_migration_skips_hinted_memory(k):
+    with _guest(k) as src:
+        dst, info = mig.migrate(src)
+        with dst:
+            _check_after(src, dst, "plain migration")
+            pages = int(mig.hint_stat(dst, "total_pages"))
+            assert pages > 0, "no page was hinted"
+            sent = info["ram"]["transferred"]
+            # Most of the freed memory must not travel.
+            assert sent < (MEM_MIB - DIRTY_MIB // 2) * MIB, \
+                "%d MiB sent for a %d MiB guest with %d MiB freed (%d pages hinted)" % (
+                    sent // MIB, MEM_MIB, DIRTY_MIB, pages)
+
+
+def test_migration_cancelled_then_repeated(k):
+    with _guest(k) as src:
+        dst = mig.start(src, bandwidth_mib=20)
+        with dst:
+            # Cancel once the guest has answered a hint request.
+            time.sleep(1.0)
+            src.qmp.cmd("migrate_cancel")
+            info = mig.wait(src)
+            assert info["status"] == "cancelled", "migration %s after migrate_cancel" % info["status"]
+        started = int(mig.hint_stat(src, "sessions_started"))
+        assert started >= 1, "no hinting session during the cancelled migration"
+        mig.assert_intact(src, "after cancel")
+        dst, info = mig.migrate(src)
+        with dst:
+            _check_after(src, dst, "migration after a cancelled one")
+            assert int(mig.hint_stat(dst, "sessions_started")) > started, \
+                "the second migration started no new hinting session"
+
+
+def test_migration_there_and_back(k):
+    with _guest(k) as src:
+        mid, _ = mig.migrate(src)
+        with mid:
+            _check_after(src, mid, "first leg")
+            mid.check("memload dirty %d" % (DIRTY_MIB // 2), timeout=300)
+            back, info = mig.migrate(mid)
+            with back:
+                _check_after(mid, back, "return leg")
+                assert int(mig.hint_stat(back, "sessions_started")) >= 2, \
+                    "the return leg started no hinting session"
+
+
+def test_migration_while_guest_allocates_and_frees(k):
+    with _guest(k) as src:
+        src.check("memload churn 256 30 >/dev/null 2>&1 &")
+        dst, info = mig.migrate(src, bandwidth_mib=125)
+        with dst:
+            _check_after(src, dst, "migration under churn")
+            # Pages handed out after the migration must hold what was written.
+            dst.check("memload dirty 512", timeout=300)
+            mig.assert_intact(dst, "after allocating on the destination")
+
+
+def _migrate_with_declined_hinting(k, option):
+    with _guest(k, append=option + "=1") as src:
+        status = mig.hint_stat(src, "status")
+        assert status == "off: " + option, "status with %s=1 is %r" % (option, status)
+        dst, info = mig.migrate(src)
+        with dst:
+            # Allocate what was free: poison checks and zeroed allocations run.
+            dst.check("memload dirty %d" % DIRTY_MIB, timeout=300)
+            _check_after(src, dst, "migration with %s=1" % option)
+
+
+def test_migration_with_page_poison(k):
+    _migrate_with_declined_hinting(k, "page_poison")
+
+
+def test_migration_with_init_on_free(k):
+    _migrate_with_declined_hinting(k, "init_on_free")
+
+
+def test_migration_with_hinting_disabled_at_runtime(k):
+    with _guest(k) as src:
+        src.check("echo 0 > %shinting" % PARAMS)
+        assert mig.hint_stat(src, "status") == "off: hinting=0"
+        dst, info = mig.migrate(src)
+        with dst:
+            _check_after(src, dst, "migration with hinting=0")
+            assert int(mig.hint_stat(dst, "total_pages")) == 0, "pages hinted with hinting=0"
+            assert int(mig.hint_stat(dst, "sessions_skipped")) >= 1, "no request was seen"
+
+
+def test_parameters_reject_bad_values(k):
+    with k.guest(mem_mib=512, balloon=HINT) as g:
+        mig.load_driver(g, "ours")
+        bad = {"hinting": ["2", "yes please", ""],
+               "hint_min_order": ["-1", "99", "x", "11"],
+               "hint_lock_budget": ["0", "1025", "-5", "abc"]}
+        for name, values in bad.items():
+            before = g.check("cat %s%s" % (PARAMS, name))
+            for v in values:
+                rc, out = g.run("echo '%s' > %s%s" % (v, PARAMS, name))
+                assert rc != 0, "%s accepted %r" % (name, v)
+                after = g.check("cat %s%s" % (PARAMS, name))
+                assert after == before, "%s changed from %s to %s on %r" % (name, before, after, v)
+        for name, v in (("hint_min_order", "3"), ("hint_lock_budget", "1"), ("hinting", "0")):
+            g.check("echo %s > %s%s" % (v, PARAMS, name))
+            got = g.check("cat %s%s" % (PARAMS, name))
+            assert got in (v, "N" if v == "0" else v), "%s is %s after writing %s" % (name, got, v)
+        mig.assert_clean(g, "parameters")
+
+
+def test_migration_with_lock_budget_of_one(k):
+    with _guest(k) as src:
+        src.check("echo 1 > %shint_lock_budget" % PARAMS)
+        dst, info = mig.migrate(src)
+        with dst:
+            _check_after(src, dst, "migration with hint_lock_budget=1")
+            assert int(mig.hint_stat(dst, "total_pages")) > 0, "no page hinted with a budget of one"
