@@ -45,7 +45,7 @@ demo:
 
 bench:
 	bash tools/testing/setup.sh >/dev/null
-	python3 tools/testing/bench.py
+	/usr/bin/python3 tools/testing/bench.py
 
 kunit:
 	bash tools/testing/kunit.sh $(KUNIT_KERNELS)

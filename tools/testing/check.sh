@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/testing/setup.sh >/dev/null
-exec python3 tools/testing/run.py "$@"
+exec /usr/bin/python3 tools/testing/run.py "$@"

@@ -85,12 +85,12 @@ def assert_free_drop(before, after, expected_kib, what):
 
 
 def guest_stats(g):
-    return g.qmp.cmd("qom-get", path=vm.BALLOON_QOM, property="guest-stats")
+    return g.qmp("qom-get", path=vm.BALLOON_QOM, property="guest-stats")
 
 
 def start_stats(g, interval):
     """Turn stats polling on and wait for the first report from the driver."""
-    g.qmp.cmd("qom-set", path=vm.BALLOON_QOM, property="guest-stats-polling-interval",
+    g.qmp("qom-set", path=vm.BALLOON_QOM, property="guest-stats-polling-interval",
               value=interval)
     vm.wait_for(lambda: guest_stats(g)["last-update"] > 0, 10 * interval,
                 lambda: "no guest stats: %s" % guest_stats(g), interval=0.2)

@@ -368,6 +368,8 @@ class QMP:
             elif "return" in r:
                 return r["return"]
 
+    __call__ = cmd  # guest.qmp("query-balloon") reads as guest.qmp.cmd(...)
+
     def close(self):
         self.sock.close()
 
@@ -476,7 +478,8 @@ class BootError(ConnectionError):
 
 
 class Guest:
-    """One QEMU process running a test guest.
+    """One QEMU process running a test guest: run()/check() a shell command,
+    qmp(name, **args) a QMP command.
 
     @balloon: virtio-balloon-pci properties, e.g. {"free-page-hint": "on"}
     (an iothread is added when free page hinting is on). @append: extra
@@ -620,13 +623,13 @@ class Guest:
 
     def balloon_actual(self):
         """What query-balloon reports: guest memory in bytes, balloon excluded."""
-        return self.qmp.cmd("query-balloon")["actual"]
+        return self.qmp("query-balloon")["actual"]
 
     def set_balloon(self, target_bytes, timeout=120):
         """Ask for @target_bytes of guest memory; return the seconds until
         query-balloon reports it."""
         start = time.monotonic()
-        self.qmp.cmd("balloon", value=target_bytes)
+        self.qmp("balloon", value=target_bytes)
         wait_for(lambda: self.balloon_actual() == target_bytes, timeout, lambda: (
             "balloon actual %d MiB, target %d MiB" % (self.balloon_actual() // MIB,
                                                        target_bytes // MIB)))
