@@ -176,7 +176,7 @@ extern const struct kernel_param_ops vb_hinting_ops;
 extern const struct kernel_param_ops vb_min_order_ops;
 extern const struct kernel_param_ops vb_budget_ops;
 const char *vb_hint_blocker(void);
-int vb_hint_init(struct vb_device *vb, bool offered, const char *blocker);
+int vb_hint_init(struct vb_device *vb);
 void vb_hint_exit(struct vb_device *vb);
 void vb_hint_start(struct vb_device *vb, struct virtqueue *vq);
 void vb_hint_config_changed(struct vb_device *vb);

@@ -256,7 +256,6 @@ static int vb_validate(struct virtio_device *vdev)
 static int vb_probe(struct virtio_device *vdev)
 {
 	struct vb_device *vb;
-	bool offered;
 	int err;
 
 	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
@@ -287,9 +286,7 @@ static int vb_probe(struct virtio_device *vdev)
 		goto err_free;
 	}
 
-	offered = vdev->config->get_features(vdev) &
-		  BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
-	err = vb_hint_init(vb, offered, vb_hint_blocker());
+	err = vb_hint_init(vb);
 	if (err)
 		goto err_destroy_wq;
 

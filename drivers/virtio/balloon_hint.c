@@ -492,12 +492,17 @@ static const struct attribute_group vb_hint_group = {
 };
 
 /*
- * Allocate what sessions need and publish the statistics. @offered says
- * whether the device offers the feature, @blocker why we declined it.
+ * Allocate what sessions need and publish the statistics. validate() has
+ * already declined the feature if vb_hint_blocker() objects; say so here if
+ * the device offered it.
  */
-int vb_hint_init(struct vb_device *vb, bool offered, const char *blocker)
+int vb_hint_init(struct vb_device *vb)
 {
 	struct vb_hint_dev *h = &vb->hint;
+	struct virtio_device *vdev = vb->vdev;
+	const char *blocker = vb_hint_blocker();
+	bool offered = vdev->config->get_features(vdev) &
+		       BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
 	int err;
 
 	INIT_WORK(&h->work, vb_hint_work);
@@ -506,7 +511,7 @@ int vb_hint_init(struct vb_device *vb, bool offered, const char *blocker)
 	h->sink.ops = &vb_hint_vq_ops;
 	h->blocked_by = offered ? blocker : NULL;
 	if (h->blocked_by)
-		dev_info(&vb->vdev->dev,
+		dev_info(&vdev->dev,
 			 "free page hinting off: %s is on, and hinted pages would not keep their contents across migration\n",
 			 blocker);
 
@@ -519,7 +524,7 @@ int vb_hint_init(struct vb_device *vb, bool offered, const char *blocker)
 		err = -ENOMEM;
 		goto err_free_zones;
 	}
-	err = sysfs_create_group(&vb->vdev->dev.kobj, &vb_hint_group);
+	err = sysfs_create_group(&vdev->dev.kobj, &vb_hint_group);
 	if (err)
 		goto err_free_batch;
 	return 0;

@@ -36,6 +36,12 @@ void vb_balloon_ack(struct virtqueue *vq)
 	wake_up(&vb->acked);
 }
 
+/* Whether a message may go to the device (read under balloon_lock). */
+static bool vb_queues_usable(struct vb_device *vb)
+{
+	return !vb->broken && vb->vqs_ready;
+}
+
 /*
  * Hand the first @n entries of pfns[] to the device and wait until it has
  * used them. A device that does not answer in VB_ACK_TIMEOUT is marked broken:
@@ -49,7 +55,7 @@ static int vb_tell_host(struct vb_device *vb, struct virtqueue *vq,
 	int err;
 
 	lockdep_assert_held(&vb->balloon_lock);
-	if (vb->broken || !vb->vqs_ready)
+	if (!vb_queues_usable(vb))
 		return -EIO;
 
 	sg_init_one(&sg, vb->pfns, sizeof(vb->pfns[0]) * n);
@@ -123,7 +129,7 @@ static unsigned int vb_inflate(struct vb_device *vb, unsigned int want)
 
 	mutex_lock(&vb->balloon_lock);
 	while ((page = balloon_page_pop(&new_pages))) {
-		if (vb->broken || !vb->vqs_ready) {
+		if (!vb_queues_usable(vb)) {
 			__free_page(page);
 			continue;
 		}
@@ -232,7 +238,7 @@ void vb_resize_work(struct work_struct *work)
  */
 void vb_deflate_all(struct vb_device *vb)
 {
-	while (vb->num_pages && !vb->broken && vb->vqs_ready) {
+	while (vb->num_pages && vb_queues_usable(vb)) {
 		if (!vb_deflate(vb, vb->num_pages))
 			usleep_range(VB_ISOLATED_WAIT_US,
 				     2 * VB_ISOLATED_WAIT_US);
@@ -288,7 +294,7 @@ static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
 
 	if (!mutex_trylock(&vb->balloon_lock))
 		return -EAGAIN;
-	if (vb->broken || !vb->vqs_ready) {
+	if (!vb_queues_usable(vb)) {
 		mutex_unlock(&vb->balloon_lock);
 		return -EAGAIN;
 	}
