@@ -7,6 +7,7 @@
 #ifndef _VIRTIO_BALLOON_COMPAT_H
 #define _VIRTIO_BALLOON_COMPAT_H
 
+#include <linux/mm.h>
 #include <linux/mmzone.h>
 #include <linux/version.h>
 #include <linux/virtio_config.h>
@@ -32,6 +33,26 @@
 #ifndef NR_PAGE_ORDERS
 #define NR_PAGE_ORDERS MAX_ORDER
 #endif
+
+/*
+ * The order of the blocks on per-CPU list @pindex: the lists for small orders
+ * come MIGRATE_PCPTYPES to an order, then (with THP) the lists of THP-sized
+ * blocks, filed under pageblock_order in 6.1 and under HPAGE_PMD_ORDER in
+ * 6.12 (the same order on x86). The layout is page_alloc.c's own; it is the
+ * same in both kernels.
+ */
+static inline unsigned int vb_pcp_list_order(unsigned int pindex)
+{
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	if (pindex >= NR_LOWORDER_PCP_LISTS)
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+		return pageblock_order;
+#else
+		return HPAGE_PMD_ORDER;
+#endif
+#endif
+	return pindex / MIGRATE_PCPTYPES;
+}
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
 /*

@@ -18,7 +18,10 @@
 
 #include "virtio_balloon_compat.h"
 
-/* Free-list entries one session may examine per acquisition of zone->lock. */
+/*
+ * Free-list entries one session may examine per acquisition of zone->lock,
+ * or of one CPU's per-CPU list lock.
+ */
 #define VB_HINT_BUDGET_MAX	1024
 #define VB_HINT_BUDGET_DEFAULT	128
 
@@ -34,7 +37,8 @@ struct vb_hint_range {
 /*
  * Where the walk stands: the free list of (order, zone, migratetype) being
  * read, and the last entry read in it. Orders go from the largest down to
- * min_order, so the biggest blocks reach the device first.
+ * min_order, so the biggest blocks reach the device first. Then come the
+ * per-CPU lists: one (zone, cpu) pair per step.
  */
 struct vb_hint_cursor {
 	struct zone **zones;	/* the zones to walk, set by the caller */
@@ -46,6 +50,8 @@ struct vb_hint_cursor {
 	struct page *last;	/* last entry read in this list, or NULL */
 	unsigned long visits;	/* entries read in this list so far */
 	unsigned long visits_max; /* bound that guarantees the walk ends */
+	bool pcp;		/* reading the per-CPU lists */
+	unsigned int cpu;	/* whose per-CPU lists, in the pcp phase */
 	bool done;
 };
 

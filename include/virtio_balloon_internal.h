@@ -57,14 +57,15 @@ struct vb_hint_stats {
 	u64 total_pages;
 	u64 total_ranges;
 	u64 last_duration_us;
+	u64 last_first_hint_us;	/* request to first ranges queued */
 	u64 max_lock_hold_ns;
 	u64 queue_full_waits;
 };
 
 /*
- * Free page hinting state. Everything but cfg_seq and the wait queue is
- * written only by the hint work (one at a time: it is a single work item)
- * and, for stats, read locklessly by sysfs.
+ * Free page hinting state. Everything but cfg_seq, requested_ns and the
+ * wait queue is written only by the hint work (one at a time: it is a
+ * single work item) and, for stats, read locklessly by sysfs.
  */
 struct vb_hint_dev {
 	struct virtqueue *vq;		/* NULL when not negotiated */
@@ -72,6 +73,8 @@ struct vb_hint_dev {
 	struct work_struct work;
 	wait_queue_head_t room;		/* woken on used buffers and config changes */
 	atomic_t cfg_seq;		/* configuration changes seen so far */
+	u64 requested_ns;		/* when the work was last asked for */
+	u64 first_hint_ns;		/* when the session queued its first ranges */
 	int seen_seq;			/* cfg_seq the session last looked at */
 	u32 seen_target;		/* num_pages the session last read */
 	u32 last_id;			/* last id a session was started for */
@@ -176,6 +179,7 @@ extern const struct kernel_param_ops vb_hinting_ops;
 extern const struct kernel_param_ops vb_min_order_ops;
 extern const struct kernel_param_ops vb_budget_ops;
 const char *vb_hint_blocker(void);
+bool vb_hint_offered(struct virtio_device *vdev);
 int vb_hint_init(struct vb_device *vb);
 void vb_hint_exit(struct vb_device *vb);
 void vb_hint_start(struct vb_device *vb, struct virtqueue *vq);

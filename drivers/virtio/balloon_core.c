@@ -105,16 +105,26 @@ static void vb_config_changed(struct virtio_device *vdev)
 }
 
 /*
- * Ask for every queue the device may have, in the device's order, naming only
- * those whose feature was negotiated: an unnamed queue is skipped without
- * shifting the index of the queues after it.
+ * Ask for the queues the device has, in its order and without gaps: a
+ * queue's number is its rank among the queues asked for. Gaps (an unnamed
+ * entry) are legal but the PCI transport of Debian's 6.12.95 files the
+ * queues after a gap under the wrong index and dereferences NULL when it
+ * deletes them (rmmod of the in-tree driver oopses with free page reporting
+ * but no hinting).
+ *
+ * QEMU creates a queue for each feature it offers, negotiated or not. When
+ * validate() declined an offered FREE_PAGE_HINT (page_poison, init_on_free),
+ * the free page queue is still asked for, and left unused, so that the
+ * reporting queue after it gets the device's number for it; without it the
+ * reports went to the free page queue, which drops them.
  */
 static void vb_del_vqs(struct vb_device *vb);
 
 static int vb_init_vqs(struct vb_device *vb)
 {
-	struct virtqueue_info info[VB_VQ_MAX] = {};
-	struct virtqueue *vqs[VB_VQ_MAX];
+	struct virtqueue_info wanted[VB_VQ_MAX] = {}, info[VB_VQ_MAX];
+	struct virtqueue *found[VB_VQ_MAX], *vqs[VB_VQ_MAX] = {};
+	unsigned int i, n = 0;
 	bool stats = virtio_has_feature(vb->vdev, VIRTIO_BALLOON_F_STATS_VQ);
 	bool hint = virtio_has_feature(vb->vdev,
 				       VIRTIO_BALLOON_F_FREE_PAGE_HINT);
@@ -122,26 +132,32 @@ static int vb_init_vqs(struct vb_device *vb)
 					    VIRTIO_BALLOON_F_REPORTING);
 	int err;
 
-	info[VB_VQ_INFLATE].name = "inflate";
-	info[VB_VQ_INFLATE].callback = vb_balloon_ack;
-	info[VB_VQ_DEFLATE].name = "deflate";
-	info[VB_VQ_DEFLATE].callback = vb_balloon_ack;
+	wanted[VB_VQ_INFLATE].name = "inflate";
+	wanted[VB_VQ_INFLATE].callback = vb_balloon_ack;
+	wanted[VB_VQ_DEFLATE].name = "deflate";
+	wanted[VB_VQ_DEFLATE].callback = vb_balloon_ack;
 	if (stats) {
-		info[VB_VQ_STATS].name = "stats";
-		info[VB_VQ_STATS].callback = vb_stats_request;
+		wanted[VB_VQ_STATS].name = "stats";
+		wanted[VB_VQ_STATS].callback = vb_stats_request;
 	}
-	if (hint) {
-		info[VB_VQ_FREE_PAGE].name = "free_page_vq";
-		info[VB_VQ_FREE_PAGE].callback = vb_hint_vq_done;
+	if (vb_hint_offered(vb->vdev)) {
+		wanted[VB_VQ_FREE_PAGE].name = "free_page_vq";
+		wanted[VB_VQ_FREE_PAGE].callback = hint ? vb_hint_vq_done : NULL;
 	}
 	if (reporting) {
-		info[VB_VQ_REPORTING].name = "reporting_vq";
-		info[VB_VQ_REPORTING].callback = vb_balloon_ack;
+		wanted[VB_VQ_REPORTING].name = "reporting_vq";
+		wanted[VB_VQ_REPORTING].callback = vb_balloon_ack;
 	}
 
-	err = virtio_find_vqs(vb->vdev, VB_VQ_MAX, vqs, info, NULL);
+	for (i = 0; i < VB_VQ_MAX; i++)
+		if (wanted[i].name)
+			info[n++] = wanted[i];
+	err = virtio_find_vqs(vb->vdev, n, found, info, NULL);
 	if (err)
 		return err;
+	for (i = 0, n = 0; i < VB_VQ_MAX; i++)
+		if (wanted[i].name)
+			vqs[i] = found[n++];
 
 	vb->inflate_vq = vqs[VB_VQ_INFLATE];
 	vb->deflate_vq = vqs[VB_VQ_DEFLATE];
@@ -201,8 +217,8 @@ static int vb_up(struct vb_device *vb)
 
 	vb_allow_work(vb);
 	vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
-	if (vb->hint.vq)
-		vb_queue_work(vb, &vb->hint.work, VB_WAKEUP_HINT);
+	/* A request may have come while the driver could not take it. */
+	vb_hint_config_changed(vb);
 	return 0;
 
 err_oom_exit:

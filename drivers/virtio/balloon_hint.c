@@ -96,7 +96,8 @@ MODULE_PARM_DESC(hinting, "Answer the host's free page hint requests (default: 1
 module_param_cb(hint_min_order, &vb_min_order_ops, &vb_hint_min_order, 0644);
 MODULE_PARM_DESC(hint_min_order, "Smallest free block hinted, as a page order (default: 0)");
 module_param_cb(hint_lock_budget, &vb_budget_ops, &vb_hint_budget, 0644);
-MODULE_PARM_DESC(hint_lock_budget, "Free-list entries read per acquisition of a zone lock, 1-"
+MODULE_PARM_DESC(hint_lock_budget,
+		 "Free-list entries read per acquisition of a zone or per-CPU list lock, 1-"
 		 __stringify(VB_HINT_BUDGET_MAX) " (default: "
 		 __stringify(VB_HINT_BUDGET_DEFAULT) ")");
 
@@ -276,6 +277,8 @@ static int vb_hint_send_ranges(struct vb_hint_sink *sink,
 		err = vb_hint_add(vb, h->sg, k, false, h->session.id);
 		if (err)
 			return err;
+		if (!h->first_hint_ns)
+			h->first_hint_ns = ktime_get_ns();
 	}
 	return 0;
 }
@@ -312,7 +315,12 @@ static int vb_hint_drain(struct vb_device *vb, u32 id)
 	}
 }
 
-static void vb_hint_run(struct vb_device *vb, u32 id)
+/*
+ * @requested: when the last configuration change before the session was
+ * notified; the time from it to the first hints is what the host sends in
+ * vain.
+ */
+static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 {
 	struct vb_hint_dev *h = &vb->hint;
 	struct vb_hint_session *s = &h->session;
@@ -322,6 +330,7 @@ static void vb_hint_run(struct vb_device *vb, u32 id)
 	int err;
 
 	memset(s, 0, sizeof(*s));
+	h->first_hint_ns = 0;
 	s->id = id;
 	s->min_order = READ_ONCE(vb_hint_min_order);
 	s->budget = READ_ONCE(vb_hint_budget);
@@ -346,6 +355,8 @@ static void vb_hint_run(struct vb_device *vb, u32 id)
 	h->stats.total_ranges += s->ranges;
 	h->stats.last_duration_us = div_u64(ktime_get_ns() - start,
 					    NSEC_PER_USEC);
+	h->stats.last_first_hint_us = h->first_hint_ns ?
+		div_u64(h->first_hint_ns - requested, NSEC_PER_USEC) : 0;
 	h->stats.max_lock_hold_ns = max(h->stats.max_lock_hold_ns,
 					s->lock_ns_max);
 	if (end == VB_HINT_END_TIMEOUT || end == VB_HINT_END_ERROR)
@@ -362,6 +373,7 @@ void vb_hint_work(struct work_struct *work)
 	struct vb_device *vb = container_of(work, struct vb_device,
 					    hint.work);
 	struct vb_hint_dev *h = &vb->hint;
+	u64 requested = READ_ONCE(h->requested_ns);
 	u32 id;
 
 	vb_work_begin(vb, VB_WAKEUP_HINT);
@@ -372,7 +384,7 @@ void vb_hint_work(struct work_struct *work)
 	if (vb_hint_id_is_new(h->last_id, id)) {
 		h->last_id = id;
 		if (READ_ONCE(vb_hint_enabled))
-			vb_hint_run(vb, id);
+			vb_hint_run(vb, id, requested);
 		else
 			h->stats.skipped++;
 	}
@@ -385,6 +397,7 @@ void vb_hint_config_changed(struct vb_device *vb)
 
 	if (!h->vq)
 		return;
+	WRITE_ONCE(h->requested_ns, ktime_get_ns());
 	atomic_inc(&h->cfg_seq);
 	wake_up(&h->room);
 	vb_queue_work(vb, &h->work, VB_WAKEUP_HINT);
@@ -445,6 +458,7 @@ VB_HINT_STAT_ATTR(last_ranges, last_ranges);
 VB_HINT_STAT_ATTR(total_pages, total_pages);
 VB_HINT_STAT_ATTR(total_ranges, total_ranges);
 VB_HINT_STAT_ATTR(last_duration_us, last_duration_us);
+VB_HINT_STAT_ATTR(last_first_hint_us, last_first_hint_us);
 VB_HINT_STAT_ATTR(max_lock_hold_ns, max_lock_hold_ns);
 VB_HINT_STAT_ATTR(queue_full_waits, queue_full_waits);
 
@@ -481,6 +495,7 @@ static struct attribute *vb_hint_attrs[] = {
 	&dev_attr_total_pages.attr,
 	&dev_attr_total_ranges.attr,
 	&dev_attr_last_duration_us.attr,
+	&dev_attr_last_first_hint_us.attr,
 	&dev_attr_max_lock_hold_ns.attr,
 	&dev_attr_queue_full_waits.attr,
 	NULL,
@@ -492,6 +507,16 @@ static const struct attribute_group vb_hint_group = {
 };
 
 /*
+ * Whether the device offers FREE_PAGE_HINT, taken or not: QEMU then has the
+ * free page queue either way.
+ */
+bool vb_hint_offered(struct virtio_device *vdev)
+{
+	return vdev->config->get_features(vdev) &
+	       BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+}
+
+/*
  * Allocate what sessions need and publish the statistics. validate() has
  * already declined the feature if vb_hint_blocker() objects; say so here if
  * the device offered it.
@@ -501,15 +526,13 @@ int vb_hint_init(struct vb_device *vb)
 	struct vb_hint_dev *h = &vb->hint;
 	struct virtio_device *vdev = vb->vdev;
 	const char *blocker = vb_hint_blocker();
-	bool offered = vdev->config->get_features(vdev) &
-		       BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
 	int err;
 
 	INIT_WORK(&h->work, vb_hint_work);
 	init_waitqueue_head(&h->room);
 	atomic_set(&h->cfg_seq, 0);
 	h->sink.ops = &vb_hint_vq_ops;
-	h->blocked_by = offered ? blocker : NULL;
+	h->blocked_by = vb_hint_offered(vdev) ? blocker : NULL;
 	if (h->blocked_by)
 		dev_info(&vdev->dev,
 			 "free page hinting off: %s is on, and hinted pages would not keep their contents across migration\n",

@@ -12,6 +12,7 @@
 #include <linux/virtio_config.h>
 
 #include "virtio_balloon_internal.h"
+#include "virtio_balloon_test.h"
 
 /* What a parameter holds before a test tries to change it. */
 #define VB_TEST_OLD	3U
@@ -184,13 +185,11 @@ static int vb_check_init(struct kunit *test)
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
 		return -ENOMEM;
-	ctx->vb = kunit_kzalloc(test, sizeof(*ctx->vb), GFP_KERNEL);
+	ctx->vb = vb_test_device(test, &ctx->vdev);
 	if (!ctx->vb)
 		return -ENOMEM;
 	ctx->config.get = vb_fake_get;
 	ctx->vdev.config = &ctx->config;
-	ctx->vdev.features = BIT_ULL(VIRTIO_F_VERSION_1);
-	ctx->vb->vdev = &ctx->vdev;
 	ctx->vb->hint.sink.ops = &vb_check_ops;
 	atomic_set(&ctx->vb->hint.cfg_seq, 0);
 	/* As vb_hint_work() leaves things when it starts a session. */

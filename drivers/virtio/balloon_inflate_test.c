@@ -11,6 +11,7 @@
 #include <linux/virtio_config.h>
 
 #include "virtio_balloon_internal.h"
+#include "virtio_balloon_test.h"
 
 /* Guest pages that fill one inflate or deflate message. */
 #define VB_TEST_MSG_PAGES	(VB_PFNS_PER_MSG / VB_PAGES_PER_PAGE)
@@ -29,12 +30,9 @@ static int vb_pfns_init(struct kunit *test)
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
 		return -ENOMEM;
-	ctx->vb = kunit_kzalloc(test, sizeof(*ctx->vb), GFP_KERNEL);
+	ctx->vb = vb_test_device(test, &ctx->vdev);
 	if (!ctx->vb)
 		return -ENOMEM;
-	/* A virtio 1.0 device: little-endian whatever the guest. */
-	ctx->vdev.features = BIT_ULL(VIRTIO_F_VERSION_1);
-	ctx->vb->vdev = &ctx->vdev;
 	ctx->order = get_order(VB_TEST_MSG_PAGES * PAGE_SIZE);
 	ctx->pages = alloc_pages(GFP_KERNEL, ctx->order);
 	if (!ctx->pages)

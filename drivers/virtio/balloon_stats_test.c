@@ -13,6 +13,7 @@
 #include <linux/virtio_config.h>
 
 #include "virtio_balloon_internal.h"
+#include "virtio_balloon_test.h"
 
 /* Pages allocated to see MEMFREE move, and the noise allowed around them. */
 #define VB_TEST_ALLOC_ORDER	(NR_PAGE_ORDERS - 1)
@@ -55,11 +56,9 @@ static int vb_stats_init(struct kunit *test)
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
 		return -ENOMEM;
-	ctx->vb = kunit_kzalloc(test, sizeof(*ctx->vb), GFP_KERNEL);
+	ctx->vb = vb_test_device(test, &ctx->vdev);
 	if (!ctx->vb)
 		return -ENOMEM;
-	ctx->vdev.features = BIT_ULL(VIRTIO_F_VERSION_1);
-	ctx->vb->vdev = &ctx->vdev;
 	test->priv = ctx;
 	return 0;
 }

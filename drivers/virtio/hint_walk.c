@@ -16,8 +16,19 @@
  * or merged), the list is read again from its head; the number of entries
  * read per list is bounded, so the walk always ends. Reading an entry twice
  * only repeats a hint; missing one only costs a hint.
+ *
+ * Pages freed a moment ago sit on the per-CPU lists rather than the buddy
+ * lists: on 6.12, whose per-CPU lists grow with the freeing rate, tens of MiB
+ * of them right after a process exits. They are as free as the buddy blocks
+ * and read the same way, under the lock that guards them (pcp->lock, which
+ * the page allocator also takes for another CPU's lists when it drains them),
+ * after the buddy lists. One acquisition per (zone, CPU) reads at most the
+ * budget's worth of entries from the largest order down; entries beyond it
+ * are left unhinted, since a cursor in a list that the owning CPU reorders at
+ * every allocation could not be checked.
  */
 
+#include <linux/cpumask.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/nodemask.h>
@@ -66,7 +77,10 @@ static void vb_hint_start_list(struct vb_hint_cursor *cur)
 	cur->visits_max = 0;
 }
 
-/* On to the next zone at this order, or to the next smaller order. */
+/*
+ * On to the next zone at this order, or to the next smaller order, or after
+ * the smallest order to the per-CPU lists.
+ */
 static void vb_hint_next_zone(struct vb_hint_cursor *cur)
 {
 	vb_hint_start_list(cur);
@@ -74,8 +88,63 @@ static void vb_hint_next_zone(struct vb_hint_cursor *cur)
 	if (++cur->zone_idx < cur->nr_zones)
 		return;
 	cur->zone_idx = 0;
-	if (--cur->order < (int)cur->min_order)
+	if (--cur->order >= (int)cur->min_order)
+		return;
+	cur->pcp = true;
+	cur->cpu = cpumask_first(cpu_possible_mask);
+}
+
+/* On to the next CPU's lists of this zone, or to the next zone. */
+static void vb_hint_next_cpu(struct vb_hint_cursor *cur)
+{
+	cur->cpu = cpumask_next(cur->cpu, cpu_possible_mask);
+	if (cur->cpu < nr_cpu_ids)
+		return;
+	cur->cpu = cpumask_first(cpu_possible_mask);
+	if (++cur->zone_idx >= cur->nr_zones)
 		cur->done = true;
+}
+
+/*
+ * One acquisition of one CPU's per-CPU lock for one zone: read up to @budget
+ * entries of its lists of min_order or more, largest order first.
+ */
+static unsigned int vb_hint_pcp_step(struct vb_hint_cursor *cur,
+				     unsigned int budget,
+				     struct vb_hint_range *out,
+				     struct vb_hint_step *step)
+{
+	struct zone *zone = cur->zones[cur->zone_idx];
+	struct per_cpu_pages *pcp = per_cpu_ptr(zone->per_cpu_pageset, cur->cpu);
+	unsigned long flags;
+	unsigned int n = 0;
+	int pindex;
+	u64 start;
+
+	vb_hint_next_cpu(cur);
+	/* As for the buddy lists, an unlocked look skips empty lists. */
+	if (!data_race(pcp->count))
+		return 0;
+
+	spin_lock_irqsave(&pcp->lock, flags);
+	start = ktime_get_ns();
+	for (pindex = NR_PCP_LISTS - 1; pindex >= 0 && n < budget; pindex--) {
+		unsigned int order = vb_pcp_list_order(pindex);
+		struct page *page;
+
+		if (order < cur->min_order)
+			continue;
+		list_for_each_entry(page, &pcp->lists[pindex], pcp_list) {
+			out[n].pfn = page_to_pfn(page);
+			out[n].nr_pages = 1UL << order;
+			if (++n == budget)
+				break;
+		}
+	}
+	step->visited = n;
+	step->lock_ns = ktime_get_ns() - start;
+	spin_unlock_irqrestore(&pcp->lock, flags);
+	return n;
 }
 
 /*
@@ -105,7 +174,8 @@ static bool vb_hint_is_list_head(struct free_area *area, struct list_head *pos)
  * One acquisition of one zone's lock: read up to @budget free-list entries of
  * the current order, store their ranges in @out and return how many. Work
  * under the lock is bounded by @budget entries plus one look at each of the
- * MIGRATE_TYPES list heads.
+ * MIGRATE_TYPES list heads. In the per-CPU phase, the same for one CPU's
+ * lists of one zone.
  */
 unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur, unsigned int budget,
 			       struct vb_hint_range *out,
@@ -121,6 +191,8 @@ unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur, unsigned int budget,
 	step->lock_ns = 0;
 	if (cur->done)
 		return 0;
+	if (cur->pcp)
+		return vb_hint_pcp_step(cur, budget, out, step);
 
 	zone = cur->zones[cur->zone_idx];
 	area = &zone->free_area[cur->order];

@@ -183,7 +183,8 @@ static void vb_walk_all(struct kunit *test, struct vb_walk_ctx *ctx,
 	 * most twice its length plus a budget over.
 	 */
 	max_steps = 2 * ctx->max_ranges +
-		    4UL * NR_PAGE_ORDERS * MIGRATE_TYPES * ctx->nr_zones;
+		    4UL * NR_PAGE_ORDERS * MIGRATE_TYPES * ctx->nr_zones +
+		    (unsigned long)nr_cpu_ids * ctx->nr_zones;
 
 	vb_hint_cursor_init(&cur, ctx->zones, ctx->nr_zones, min_order);
 	while (!cur.done) {
@@ -442,6 +443,64 @@ static void walk_with_budget_of_one_finishes(struct kunit *test)
 	vb_expect_kept_blocks_not_reported(test, ctx);
 }
 
+#define VB_TEST_PCP_PAGES	16
+
+/*
+ * Free @n order-0 pages, which the allocator parks on this CPU's per-CPU
+ * list rather than the buddy lists, and return how many of them are still
+ * there (not PageBuddy) once freed.
+ */
+static unsigned int vb_free_to_pcp(struct kunit *test, unsigned long *pfns,
+				   unsigned int n)
+{
+	struct page *pages[VB_TEST_PCP_PAGES];
+	unsigned int i, parked = 0;
+
+	for (i = 0; i < n; i++) {
+		pages[i] = alloc_page(GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, pages[i]);
+		pfns[i] = page_to_pfn(pages[i]);
+	}
+	for (i = 0; i < n; i++)
+		__free_page(pages[i]);
+	for (i = 0; i < n; i++)
+		parked += !PageBuddy(pfn_to_page(pfns[i]));
+	return parked;
+}
+
+static void walk_reports_pages_on_per_cpu_lists(struct kunit *test)
+{
+	struct vb_walk_ctx *ctx = test->priv;
+	unsigned long pfns[VB_TEST_PCP_PAGES];
+	unsigned int i, parked, reported = 0;
+
+	parked = vb_free_to_pcp(test, pfns, ARRAY_SIZE(pfns));
+	KUNIT_ASSERT_GT_MSG(test, parked, 0U,
+			    "no freed page stayed on a per-CPU list");
+	vb_walk_all(test, ctx, 0, VB_HINT_BUDGET_DEFAULT, NULL);
+	for (i = 0; i < ARRAY_SIZE(pfns); i++)
+		reported += !!vb_find_range(ctx, pfns[i], 1);
+	/* A page reused by someone else meanwhile is allowed to be missing. */
+	KUNIT_EXPECT_GE(test, reported, parked * 3 / 4);
+	vb_expect_kept_blocks_not_reported(test, ctx);
+}
+
+static void walk_skips_per_cpu_pages_below_min_order(struct kunit *test)
+{
+	struct vb_walk_ctx *ctx = test->priv;
+	unsigned long pfns[VB_TEST_PCP_PAGES];
+	unsigned int i;
+
+	KUNIT_ASSERT_GT(test, vb_free_to_pcp(test, pfns, ARRAY_SIZE(pfns)), 0U);
+	vb_walk_all(test, ctx, 1, VB_HINT_BUDGET_DEFAULT, NULL);
+	/* Still on a per-CPU list after the walk: it must not be reported. */
+	for (i = 0; i < ARRAY_SIZE(pfns); i++)
+		if (!PageBuddy(pfn_to_page(pfns[i])))
+			KUNIT_EXPECT_FALSE_MSG(test, vb_overlaps_any(ctx, pfns[i], 1),
+					       "order-0 page %#lx reported with min_order 1",
+					       pfns[i]);
+}
+
 /*
  * Between two steps, take a block of the order being read (likely the entry
  * the cursor stopped at, or one near it) and give back the one taken before:
@@ -520,6 +579,8 @@ static struct kunit_case vb_hint_walk_cases[] = {
 	KUNIT_CASE(walk_step_visits_at_most_budget),
 	KUNIT_CASE(walk_with_budget_of_one_finishes),
 	KUNIT_CASE(walk_finishes_while_lists_change),
+	KUNIT_CASE(walk_reports_pages_on_per_cpu_lists),
+	KUNIT_CASE(walk_skips_per_cpu_pages_below_min_order),
 	KUNIT_CASE(cursor_without_zones_is_done),
 	KUNIT_CASE(cursor_above_top_order_is_done),
 	KUNIT_CASE(collect_zones_stores_every_populated_zone),
