@@ -15,7 +15,12 @@ loopback:
                memory is zero, which QEMU sends as a few bytes per page
 
 It prints one table per kernel (medians over the rounds) and the targets, and
-writes a PNG chart of the same figures.
+writes a PNG chart of the same figures. Besides the targets' figures the table
+has what explains the downtime: the MiB QEMU sent while the guest was stopped
+and the number of dirty bitmap syncs (passes over memory) it made.
+
+--mem, --dirty and --hold change the guest's shape (MiB of memory, of memory
+written and freed, of the verified data set).
 """
 
 import argparse
@@ -29,21 +34,18 @@ import migration as mig  # noqa: E402
 import vm  # noqa: E402
 from vm import MIB  # noqa: E402
 
-MEM_MIB = 2048
-HOLD_MIB = 256
-DIRTY_MIB = 1536
 DOWNTIME_LIMIT_MS = 300
 BANDWIDTHS = (1250, 125)
 CONFIGS = (("none", "none", ""), ("in-tree", "intree", ""), ("ours", "ours", ""),
            ("init_on_free", "none", "init_on_free=1"))
 
 
-def one_run(ver, initrd, driver, append, bandwidth, log_dir):
-    src = vm.Guest(ver, initrd, mem_mib=MEM_MIB, balloon={"free-page-hint": "on"},
+def one_run(ver, initrd, shape, driver, append, bandwidth, log_dir):
+    src = vm.Guest(ver, initrd, mem_mib=shape.mem, balloon={"free-page-hint": "on"},
                    append=append, log_dir=log_dir)
     with src:
         mig.load_driver(src, driver)
-        mig.prepare(src, HOLD_MIB, DIRTY_MIB)
+        mig.prepare(src, shape.hold, shape.dirty)
         before = mig.lowfree_kib(src)[1]
         mig.lowfree_reset(src)
         dst, info = mig.migrate(src, bandwidth_mib=bandwidth, downtime_ms=DOWNTIME_LIMIT_MS)
@@ -55,24 +57,27 @@ def one_run(ver, initrd, driver, append, bandwidth, log_dir):
             mig.assert_clean(dst, "bench %s" % driver)
     ram = info["ram"]
     return {"bytes": ram["transferred"], "time": info["total-time"] / 1000.0,
-            "downtime": info.get("downtime", 0), "free_pct": 100.0 * low / before}
+            "downtime": info.get("downtime", 0), "free_pct": 100.0 * low / before,
+            "downtime_bytes": ram.get("downtime-bytes", 0), "syncs": ram["dirty-sync-count"]}
 
 
 def median_of(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
-def print_table(flavour, results):
+def print_table(flavour, shape, results):
     print("\nkernel %s: %d MiB guest, %d MiB written and freed, %d MiB data set, downtime limit %d ms" % (
-        flavour, MEM_MIB, DIRTY_MIB, HOLD_MIB, DOWNTIME_LIMIT_MS))
-    print("| bandwidth | configuration | MiB sent | total s | downtime ms | lowest free % |")
-    print("|---|---|---|---|---|---|")
+        flavour, shape.mem, shape.dirty, shape.hold, DOWNTIME_LIMIT_MS))
+    print("| bandwidth | configuration | MiB sent | total s | downtime ms | lowest free % "
+          "| MiB sent in downtime | syncs |")
+    print("|---|---|---|---|---|---|---|---|")
     for bw in BANDWIDTHS:
         for name, _, _ in CONFIGS:
             runs = results[(bw, name)]
-            print("| %d MiB/s | %s | %.0f | %.2f | %.0f | %.1f |" % (
+            print("| %d MiB/s | %s | %.0f | %.2f | %.0f | %.1f | %.1f | %.0f |" % (
                 bw, name, median_of(runs, "bytes") / MIB, median_of(runs, "time"),
-                median_of(runs, "downtime"), median_of(runs, "free_pct")))
+                median_of(runs, "downtime"), median_of(runs, "free_pct"),
+                median_of(runs, "downtime_bytes") / MIB, median_of(runs, "syncs")))
     print("\ntargets (ours against the others, medians):")
     for bw in BANDWIDTHS:
         ours, intree, iof = (results[(bw, n)] for n in ("ours", "in-tree", "init_on_free"))
@@ -96,11 +101,12 @@ def chart(all_results, path):
         print("matplotlib missing: no chart")
         return
     flavours = list(all_results)
-    fig, axes = plt.subplots(len(flavours), 3, figsize=(15, 4 * len(flavours)), squeeze=False)
+    fig, axes = plt.subplots(len(flavours), 4, figsize=(20, 4 * len(flavours)), squeeze=False)
     names = [c[0] for c in CONFIGS]
     for row, flavour in enumerate(flavours):
         res = all_results[flavour]
         for col, (key, label, scale) in enumerate((("bytes", "MiB sent", MIB), ("time", "total time (s)", 1),
+                                                   ("downtime", "downtime (ms)", 1),
                                                    ("free_pct", "lowest free memory (%)", 1))):
             ax = axes[row][col]
             width = 0.8 / len(BANDWIDTHS)
@@ -121,6 +127,9 @@ def main():
     ap.add_argument("--kernel", default="all", choices=("6.1", "6.12", "all"))
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--out", default=os.path.join(vm.CACHE, "bench"))
+    ap.add_argument("--mem", type=int, default=2048, help="guest memory, MiB")
+    ap.add_argument("--dirty", type=int, default=1536, help="memory written and freed, MiB")
+    ap.add_argument("--hold", type=int, default=256, help="verified data set, MiB")
     args = ap.parse_args()
     versions = vm.setup()
     flavours = ["6.1", "6.12"] if args.kernel == "all" else [args.kernel]
@@ -135,13 +144,13 @@ def main():
             for bw in BANDWIDTHS:
                 for name, driver, append in CONFIGS:
                     log_dir = os.path.join(args.out, stamp, flavour, "%s-%d-%d" % (name, bw, rnd))
-                    r = one_run(ver, initrd, driver, append, bw, log_dir)
+                    r = one_run(ver, initrd, args, driver, append, bw, log_dir)
                     print("  %s %s %d MiB/s round %d: %.0f MiB, %.2f s, downtime %d ms, lowest free %.1f%%" % (
                         flavour, name, bw, rnd, r["bytes"] / MIB, r["time"], r["downtime"], r["free_pct"]),
                         flush=True)
                     results.setdefault((bw, name), []).append(r)
         all_results[flavour] = results
-        print_table(flavour, results)
+        print_table(flavour, args, results)
     chart(all_results, os.path.join(args.out, "bench-%s.png" % stamp))
     return 0
 

@@ -93,21 +93,31 @@ def wait(src, timeout=600, sample=None):
         time.sleep(0.02)
 
 
-def migrate(src, bandwidth_mib=1250, downtime_ms=300):
+def migrate(src, bandwidth_mib=1250, downtime_ms=300, during=None):
     """Migrate @src to a new QEMU process; return (destination, query-migrate).
 
-    The source is closed once the migration completed."""
+    @during, if given, is called once the migration has started (to act on
+    the guest while it migrates)."""
     dst = start(src, bandwidth_mib, downtime_ms)
     try:
-        info = wait(src)
-        assert info["status"] == "completed", "migration %s: %s" % (info["status"], info.get("error-desc"))
-        vm.wait_for(lambda: dst.qmp.cmd("query-status")["status"] == "running", 30,
-                    lambda: "destination is %s" % dst.qmp.cmd("query-status")["status"])
-        dst.attach_shell()
+        if during:
+            during()
+        info = finish(src, dst)
     except BaseException:
         dst.close()
         raise
     return dst, info
+
+
+def finish(src, dst):
+    """Let the migration from @src to @dst (from start()) complete and attach
+    to the running destination; return query-migrate."""
+    info = wait(src)
+    assert info["status"] == "completed", "migration %s: %s" % (info["status"], info.get("error-desc"))
+    vm.wait_for(lambda: dst.qmp.cmd("query-status")["status"] == "running", 30,
+                lambda: "destination is %s" % dst.qmp.cmd("query-status")["status"])
+    dst.attach_shell()
+    return info
 
 
 def assert_intact(g, what):

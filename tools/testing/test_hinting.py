@@ -42,6 +42,14 @@ def test_migration_skips_hinted_memory(k):
             assert sent < (MEM_MIB - DIRTY_MIB // 2) * MIB, \
                 "%d MiB sent for a %d MiB guest with %d MiB freed (%d pages hinted)" % (
                     sent // MIB, MEM_MIB, DIRTY_MIB, pages)
+            # The last session's request and first hints both fell within the
+            # migration, which asked for them.
+            first, took = (int(mig.hint_stat(dst, n)) for n in ("last_first_hint_us", "last_duration_us"))
+            if int(mig.hint_stat(dst, "last_pages")):
+                assert 0 < first < info["total-time"] * 1000, \
+                    "last_first_hint_us %d for a migration of %d ms" % (first, info["total-time"])
+            k.note("%d MiB sent; last session: first hints %d us after the request, %d us long" % (
+                sent // MIB, first, took))
 
 
 def test_migration_cancelled_then_repeated(k):

@@ -101,14 +101,39 @@ def vmlinuz(ver):
 MODULE_SOURCES = ("Kbuild", "drivers", "include")
 
 
-def build_module(repo, ver):
-    """Build the project's module for @ver in $CACHE/build/@ver; return the .ko path.
+def _clone_dir(kind, repo):
+    """$CACHE/@kind/<id>, this clone's (worktree's) own directory there.
 
-    The sources are copied so that the user's tree gets no objects, and the
-    two kernels' builds do not overwrite each other. The copy is refreshed on
-    every call (stale files removed) and make rebuilds what changed.
+    Each one records the clone's path in "origin"; the directories of
+    clones that no longer exist (CI's, removed worktrees) are deleted here,
+    so the cache does not grow by one directory per clone ever made.
     """
-    out = os.path.join(CACHE, "build", ver)
+    repo = os.path.realpath(repo)
+    top = os.path.join(CACHE, kind)
+    out = os.path.join(top, hashlib.sha256(repo.encode()).hexdigest()[:12])
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "origin"), "w") as f:
+        f.write(repo + "\n")
+    for name in os.listdir(top):
+        try:
+            with open(os.path.join(top, name, "origin")) as f:
+                origin = f.read().strip()
+        except OSError:
+            continue  # not a clone's directory, or one being set up
+        if not os.path.isdir(origin):
+            shutil.rmtree(os.path.join(top, name), ignore_errors=True)
+    return out
+
+
+def build_module(repo, ver):
+    """Build the project's module for @ver in $CACHE/build/; return the .ko path.
+
+    The sources are copied so that the user's tree gets no objects, and
+    neither the two kernels' builds nor those of two clones (worktrees) of
+    the project overwrite each other. The copy is refreshed on every call
+    (stale files removed) and make rebuilds what changed.
+    """
+    out = os.path.join(_clone_dir("build", repo), ver)
     os.makedirs(out, exist_ok=True)
     for name in MODULE_SOURCES:
         src, dst = os.path.join(repo, name), os.path.join(out, name)
@@ -187,10 +212,10 @@ def transport_modules(ver):
 def build_guest_tools():
     """Build every tools/testing/guest/*.c as a static program for the guest
     (workloads for the tests); return their paths. Rebuilt when the source
-    is newer than the program."""
+    is newer than the program. One directory per clone: two worktrees
+    with different workloads must not overwrite each other's programs."""
     src_dir = os.path.join(TESTING, "guest")
-    out_dir = os.path.join(CACHE, "bin")
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = _clone_dir("bin", REPO)
     programs = []
     for name in sorted(os.listdir(src_dir)):
         if not name.endswith(".c"):
@@ -335,7 +360,12 @@ class QMP:
         self.sock.settimeout(timeout)
         self.file = self.sock.makefile("rw")
         self.events = []
+        # QEMU 10.0 can emit an event (RESUME, as the guest starts) on a
+        # socket that was just accepted before it writes the greeting there.
         greeting = self._read()
+        while "event" in greeting:
+            self.events.append(greeting)
+            greeting = self._read()
         if "QMP" not in greeting:
             raise RuntimeError("not a QMP greeting: %s" % greeting)
         self.cmd("qmp_capabilities")
@@ -482,7 +512,13 @@ class Guest:
     qmp(name, **args) a QMP command.
 
     @balloon: virtio-balloon-pci properties, e.g. {"free-page-hint": "on"}
-    (an iothread is added when free page hinting is on). @append: extra
+    (an iothread is added when free page hinting is on, unless the
+    properties name one), or False for a guest without a balloon.
+    @devices: extra QEMU arguments, e.g. ["-device", "pcie-root-port,..."]
+    for a slot to hot-plug a balloon into. A test that hot-plugs a balloon
+    sets self.options["balloon"] to its properties (bus included) so that
+    a migration destination starts with the device cold-plugged where the
+    source has it. @append: extra
     kernel arguments. @incoming: "tcp:127.0.0.1:PORT" starts a migration
     destination: it has no running guest yet, so the shell is not waited for;
     call attach_shell() once the migration completed. The constructor's
@@ -496,16 +532,17 @@ class Guest:
     """
 
     def __init__(self, ver, initrd, mem_mib=1024, smp=2, balloon=None, append="",
-                 incoming=None, log_dir=None, boot_timeout=120):
+                 incoming=None, log_dir=None, boot_timeout=120, devices=()):
         self.options = dict(ver=ver, initrd=initrd, mem_mib=mem_mib, smp=smp,
-                            balloon=balloon, append=append, log_dir=log_dir)
+                            balloon=balloon, append=append, log_dir=log_dir,
+                            devices=list(devices))
         self.ver, self.mem_mib = ver, mem_mib
         self.sock_dir = tempfile.mkdtemp(prefix="vb-")
         self.log_dir = _unused_dir(log_dir) if log_dir else self.sock_dir
         self.console = os.path.join(self.log_dir, "console.log")
         self.qmp = None
         self.shell = Shell(os.path.join(self.sock_dir, "shell.sock"), self._gone)
-        self.argv = self._argv(initrd, smp, balloon or {}, append, incoming)
+        self.argv = self._argv(initrd, smp, balloon, append, incoming, devices)
         with open(os.path.join(self.log_dir, "qemu.log"), "w") as qlog:
             qlog.write(" ".join(self.argv) + "\n")
             qlog.flush()
@@ -530,14 +567,17 @@ class Guest:
             raise
         self.boot_seconds = time.monotonic() - start
 
-    def _argv(self, initrd, smp, balloon, append, incoming):
+    def _argv(self, initrd, smp, balloon, append, incoming, devices):
         accel = "kvm" if os.environ.get("VB_KVM") == "1" else "tcg"
-        dev = "virtio-balloon-pci,id=balloon0"
         extra = []
-        if balloon.get("free-page-hint") == "on" and "iothread" not in balloon:
-            extra = ["-object", "iothread,id=io0"]
-            dev += ",iothread=io0"
-        dev += "".join(",%s=%s" % kv for kv in balloon.items())
+        if balloon is not False:
+            balloon = balloon or {}
+            dev = "virtio-balloon-pci,id=balloon0"
+            if balloon.get("free-page-hint") == "on" and "iothread" not in balloon:
+                extra = ["-object", "iothread,id=io0"]
+                dev += ",iothread=io0"
+            dev += "".join(",%s=%s" % kv for kv in balloon.items())
+            extra += ["-device", dev]
         argv = [
             "qemu-system-x86_64", "-accel", accel, "-machine", "q35",
             "-m", "%dM" % self.mem_mib, "-smp", str(smp),
@@ -548,7 +588,7 @@ class Guest:
             "-chardev", "socket,id=shell,path=%s/shell.sock,server=on,wait=off" % self.sock_dir,
             "-serial", "chardev:shell",
             "-qmp", "unix:%s/qmp.sock,server=on,wait=off" % self.sock_dir,
-        ] + extra + ["-device", dev]
+        ] + list(devices) + extra
         if incoming:
             argv += ["-incoming", incoming]
         return argv

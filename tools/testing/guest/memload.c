@@ -8,6 +8,11 @@
  *                              forever; every pass rewrites FILE with
  *                              "passes N errors N"
  *   memload churn MIB SECONDS  allocate, write and free MIB repeatedly
+ *   memload fragment MIB [N]   write MIB, free one page in every N (2 by
+ *                              default) and hold the rest forever: free
+ *                              memory in single pages, which makes a
+ *                              free-list walk long; prints "fragmented"
+ *                              once done
  *   memload lowfree FILE       sample MemFree (KiB) every 20 ms; FILE holds
  *                              "min N last N samples N" since the last reset
  *                              (writing anything to FILE.reset starts over)
@@ -116,6 +121,32 @@ static int churn(size_t mib, unsigned int seconds)
 	return 0;
 }
 
+static _Noreturn void fragment(size_t mib, size_t every)
+{
+	size_t bytes = mib * MIB;
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t *w = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (every < 2) {
+		fputs("memload fragment: N must be 2 or more\n", stderr);
+		exit(2);
+	}
+	if (w == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	/* Part of a huge page would not go back to the free lists. */
+	madvise(w, bytes, MADV_NOHUGEPAGE);
+	fill(w, bytes / 8, (uint64_t)time(NULL));
+	for (size_t off = 0; off < bytes; off += every * page)
+		madvise((char *)w + off, page, MADV_DONTNEED);
+	puts("fragmented");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 static long memfree_kib(void)
 {
 	char line[128];
@@ -163,8 +194,11 @@ int main(int argc, char **argv)
 		hold(strtoul(argv[2], NULL, 0), argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "churn"))
 		return churn(strtoul(argv[2], NULL, 0), atoi(argv[3]));
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "fragment"))
+		fragment(strtoul(argv[2], NULL, 0),
+			 argc == 4 ? strtoul(argv[3], NULL, 0) : 2);
 	if (argc == 3 && !strcmp(argv[1], "lowfree"))
 		lowfree(argv[2]);
-	fprintf(stderr, "usage: memload dirty MIB | hold MIB FILE | churn MIB SECONDS | lowfree FILE\n");
+	fprintf(stderr, "usage: memload dirty MIB | hold MIB FILE | churn MIB SECONDS | fragment MIB [N] | lowfree FILE\n");
 	return 2;
 }
