@@ -12,6 +12,8 @@ import vm
 from vm import MIB
 
 HOLD_STATUS = "/tmp/hold.status"
+HOLD_LOG = "/tmp/hold.log"
+FRAGMENT_LOG = "/tmp/fragment.log"
 LOWFREE = "/tmp/lowfree"
 
 
@@ -29,12 +31,30 @@ def load_driver(g, driver):
         g.check("insmod /lib/modules/$(uname -r)/kernel/drivers/virtio/virtio_balloon.ko")
 
 
+def hold(g, mib):
+    """Start the data set: memload holding @mib in the guest and verifying
+    it over and over; return its pid once a pass verified it."""
+    pid = g.check("memload hold %d %s >%s 2>&1 & echo $!" % (mib, HOLD_STATUS, HOLD_LOG))
+    vm.wait_for(lambda: hold_passes(g)[0] >= 1, 120, lambda: "data set never verified: %s" % (
+        g.run("cat %s %s" % (HOLD_STATUS, HOLD_LOG))[1]), interval=0.5)
+    return pid
+
+
+def fragment(g, mib, every=2):
+    """Start memload fragment (@mib written, one page in @every freed, the
+    rest held); return its pid once the free pages are in place."""
+    pid = g.check("memload fragment %d %d >%s 2>&1 & echo $!" % (mib, every, FRAGMENT_LOG))
+    vm.wait_for(lambda: g.run("test -s %s" % FRAGMENT_LOG)[0] == 0, 120,
+                lambda: "memload fragment is silent", interval=0.5)
+    out = g.check("cat %s" % FRAGMENT_LOG)
+    assert out == "fragmented", "memload fragment: " + out
+    return pid
+
+
 def prepare(g, hold_mib, dirty_mib):
     """Start the verified data set and the sampler, then write and free
     @dirty_mib so that most free pages hold non-zero data."""
-    g.check("memload hold %d %s >/tmp/hold.log 2>&1 &" % (hold_mib, HOLD_STATUS))
-    vm.wait_for(lambda: hold_passes(g)[0] >= 1, 120, lambda: "data set never verified: %s" % (
-        g.run("cat %s /tmp/hold.log" % HOLD_STATUS)[1]), interval=0.5)
+    hold(g, hold_mib)
     g.check("memload dirty %d" % dirty_mib, timeout=300)
     g.check("memload lowfree %s >/dev/null 2>&1 &" % LOWFREE)
     vm.wait_for(lambda: g.run("test -s %s" % LOWFREE)[0] == 0, 30, lambda: "no free memory sample",
@@ -127,7 +147,7 @@ def assert_intact(g, what):
                 lambda: "%s: data set stuck at %s passes" % (what, hold_passes(g)), interval=0.5)
     passes, errors = hold_passes(g)
     assert errors == 0, "%s: data set has %d bad words after %d passes:\n%s" % (
-        what, errors, passes, g.run("cat /tmp/hold.log")[1])
+        what, errors, passes, g.run("cat %s" % HOLD_LOG)[1])
 
 
 def assert_clean(g, what, running=True):

@@ -64,11 +64,7 @@ def _guest(k, **options):
 
 def _slow_hinting(g):
     """Make the hinting sessions of @g last seconds (see FRAGMENT_MIB)."""
-    g.check("memload fragment %d >/tmp/fragment.log 2>&1 &" % FRAGMENT_MIB)
-    vm.wait_for(lambda: g.run("test -s /tmp/fragment.log")[0] == 0, 120,
-                lambda: "memload fragment is silent", interval=0.5)
-    out = g.check("cat /tmp/fragment.log")
-    assert out == "fragmented", "memload fragment: " + out
+    mig.fragment(g, FRAGMENT_MIB)
     g.check("echo %d > %shint_lock_budget" % (SLOW_BUDGET, PARAMS))
 
 

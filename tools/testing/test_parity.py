@@ -242,15 +242,6 @@ def _rss_mib(g):
         return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1)) // 1024
 
 
-def _hold(g, mib):
-    """Start memload holding @mib in the guest; return its pid once the data
-    is written."""
-    pid = g.check("memload hold %d /tmp/held.status >/dev/null 2>&1 & echo $!" % mib)
-    vm.wait_for(lambda: g.run("grep -q 'passes [1-9]' /tmp/held.status")[0] == 0, 120,
-                lambda: "memload hold never verified its data", interval=0.5)
-    return pid
-
-
 def _free(g, pid):
     g.check("kill %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done" % (pid, pid))
 
@@ -259,7 +250,7 @@ def _hold_and_free(g):
     """Write REPORT_HOLD_MIB in the guest, hold it, free it; return the QEMU
     resident size (MiB) before the write and while it was held."""
     before = _rss_mib(g)
-    pid = _hold(g, REPORT_HOLD_MIB)
+    pid = mig.hold(g, REPORT_HOLD_MIB)
     held = _rss_mib(g)
     _free(g, pid)
     return before, held
@@ -317,13 +308,9 @@ def test_balloon_compaction(k):
     with k.guest(mem_mib=COMPACT_MEM_MIB) as g:
         load(k, g)
         total0, free0 = memory_kib(g)
-        g.check("memload fragment %d %d >/tmp/fragment.log 2>&1 & echo $! >/tmp/fragment.pid" % (
-            FRAGMENT_MIB, FRAGMENT_EVERY))
-        vm.wait_for(lambda: g.run("grep -q fragmented /tmp/fragment.log")[0] == 0, 120,
-                    lambda: "memload fragment: " + g.run("cat /tmp/fragment.log")[1], interval=0.5)
+        pid = mig.fragment(g, FRAGMENT_MIB, FRAGMENT_EVERY)
         g.set_balloon(COMPACT_TARGET)
-        g.check("kill $(cat /tmp/fragment.pid); while kill -0 $(cat /tmp/fragment.pid) 2>/dev/null; "
-                "do usleep 10000; done")
+        _free(g, pid)
         total1, _ = memory_kib(g)
         moved0 = _vmstat(g, "balloon_migrate")
         for passes in range(1, COMPACT_PASSES + 1):
