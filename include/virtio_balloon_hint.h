@@ -9,6 +9,11 @@
  * Both talk to the device only through struct vb_hint_sink, which the driver
  * implements on the free page queue (balloon_hint.c) and the KUnit suites
  * implement in memory.
+ *
+ * Before the walk, the sink may fence the round (hint_fence.c): it makes the
+ * host clear the dirty log of every chunk of guest memory that the session
+ * may hint in, and says which chunks those are. The session then hints only
+ * ranges in fenced chunks.
  */
 #ifndef _VIRTIO_BALLOON_HINT_H
 #define _VIRTIO_BALLOON_HINT_H
@@ -53,6 +58,7 @@ struct vb_hint_cursor {
 	bool pcp;		/* reading the per-CPU lists */
 	unsigned int cpu;	/* whose per-CPU lists, in the pcp phase */
 	bool done;
+	int only_mt;		/* read only this migratetype's buddy lists, or -1 */
 };
 
 /* What one acquisition of zone->lock did, for the statistics. */
@@ -64,11 +70,22 @@ struct vb_hint_step {
 unsigned int vb_hint_collect_zones(struct zone **zones, unsigned int max);
 void vb_hint_cursor_init(struct vb_hint_cursor *cur, struct zone **zones,
 			 unsigned int nr_zones, unsigned int min_order);
+void vb_hint_cursor_only(struct vb_hint_cursor *cur, int mt);
 unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur,
 			       unsigned int budget,
 			       struct vb_hint_range *out,
 			       struct vb_hint_step *step);
 unsigned int vb_hint_coalesce(struct vb_hint_range *r, unsigned int n);
+
+/*
+ * The chunks of guest memory, pfn >> chunk_shift, whose dirty log the host
+ * has cleared in this round; a range outside them must not be hinted.
+ */
+struct vb_hint_fenced {
+	const unsigned long *map;	/* one bit per chunk */
+	unsigned long nr_chunks;
+	unsigned int chunk_shift;	/* chunk size, as a page order */
+};
 
 /* What the device wants, as the sink sees it. */
 enum vb_hint_verdict {
@@ -111,6 +128,14 @@ struct vb_hint_sink_ops {
 	void (*kick)(struct vb_hint_sink *sink);
 	/* Whether the session for @id may go on. Called often: keep it cheap. */
 	enum vb_hint_verdict (*check)(struct vb_hint_sink *sink, u32 id);
+	/*
+	 * Optional. After the start marker, before any range: return once
+	 * the host has applied a fence for @id, with @fenced saying which
+	 * chunks may be hinted; the same returns as send_id. Without it,
+	 * every range may be hinted.
+	 */
+	int (*fence)(struct vb_hint_sink *sink, u32 id,
+		     struct vb_hint_fenced *fenced);
 };
 
 struct vb_hint_sink {
@@ -123,14 +148,19 @@ struct vb_hint_session {
 	unsigned int min_order;
 	unsigned int budget;
 	struct vb_hint_range *batch;	/* VB_HINT_BUDGET_MAX entries */
+	struct vb_hint_fenced fenced;	/* set by the sink's fence */
 
 	u64 pages;
 	u64 ranges;
+	u64 unfenced_pages;	/* free pages left out: outside the fence */
 	u64 lock_ns_max;
 	u64 lock_acquisitions;
 };
 
 bool vb_hint_id_is_new(u32 last, u32 id);
+unsigned int vb_hint_keep_fenced(const struct vb_hint_fenced *fenced,
+				 struct vb_hint_range *r, unsigned int n,
+				 u64 *dropped_pages);
 enum vb_hint_end vb_hint_end_of(enum vb_hint_verdict v);
 enum vb_hint_end vb_hint_end_of_err(struct vb_hint_sink *sink, u32 id, int err);
 enum vb_hint_end vb_hint_session_run(struct vb_hint_session *s,

@@ -46,6 +46,22 @@ enum vb_vq_index {
 /* Ranges carried by one element of the free page queue. */
 #define VB_HINT_SG_MAX		32
 
+/*
+ * Guest memory per probe page of the dirty-log fence (hint_fence.c): QEMU's
+ * default clear chunk. No smaller than the largest free block, so that a
+ * block never spans two chunks.
+ */
+#define VB_HINT_FENCE_MIB_DEFAULT	1024
+#define VB_HINT_FENCE_MIB_MIN	max_t(unsigned int, 1, (PAGE_SIZE << (NR_PAGE_ORDERS - 1)) >> 20)
+#define VB_HINT_FENCE_MIB_MAX	SZ_1M
+
+/* host_discards_hints */
+enum {
+	VB_HOST_DISCARDS_AUTO,
+	VB_HOST_DISCARDS_NO,
+	VB_HOST_DISCARDS_YES,
+};
+
 /* Counters of the hinting sessions, shown in sysfs. */
 struct vb_hint_stats {
 	u64 started;
@@ -60,6 +76,30 @@ struct vb_hint_stats {
 	u64 last_first_hint_us;	/* request to first ranges queued */
 	u64 max_lock_hold_ns;
 	u64 queue_full_waits;
+	u64 last_fence_chunks;	/* chunks the last fence covered */
+	u64 last_fence_missing;	/* chunks it could not cover (no probe page) */
+	u64 last_fence_us;	/* taking probes, and the host applying them */
+	u64 last_unfenced_pages; /* free pages left unhinted: no fence there */
+};
+
+/*
+ * The dirty-log fence (hint_fence.c). lock protects every field but
+ * memory_nb, and is held while a fence is in flight so that the memory
+ * notifier gives no probe page back while the device may act on its hint.
+ */
+struct vb_hint_fence {
+	struct mutex lock;		/* see above */
+	struct page **probes;		/* a page we own in each chunk, or NULL */
+	unsigned long *map;		/* chunks the last fence covered */
+	unsigned long nr_chunks;	/* entries of probes and map */
+	unsigned int chunk_shift;	/* chunk size as a page order */
+	struct vb_hint_cursor cursor;	/* looking for probe pages */
+	unsigned long missing;		/* chunks without a probe, last fence */
+	unsigned long last_chunks;	/* chunks the last fence covered */
+	u64 last_ns;			/* how long the last fence took */
+	u64 probes_taken;
+	u64 probes_failed;
+	struct notifier_block memory_nb;
 };
 
 /*
@@ -78,12 +118,15 @@ struct vb_hint_dev {
 	int seen_seq;			/* cfg_seq the session last looked at */
 	u32 seen_target;		/* num_pages the session last read */
 	u32 last_id;			/* last id a session was started for */
+	bool fence_pending;		/* probe pages to take before a request */
 	__virtio32 start_id;		/* buffer of the start marker */
 	__virtio32 stop_id;		/* buffer of the STOP id */
 	struct vb_hint_sink sink;
 	struct vb_hint_session session;
 	struct vb_hint_cursor cursor;
+	struct vb_hint_fence fence;
 	struct zone **zones;
+	unsigned int nr_zones;		/* populated zones, at session start */
 	unsigned int max_zones;
 	struct vb_hint_range *batch;
 	struct scatterlist sg[VB_HINT_SG_MAX];
@@ -178,7 +221,17 @@ void vb_reporting_exit(struct vb_device *vb);
 extern const struct kernel_param_ops vb_hinting_ops;
 extern const struct kernel_param_ops vb_min_order_ops;
 extern const struct kernel_param_ops vb_budget_ops;
+extern const struct kernel_param_ops vb_fence_mib_ops;
+extern const struct kernel_param_ops vb_host_discards_ops;
 const char *vb_hint_blocker(void);
+const char *vb_hint_host_blocker(void);
+unsigned int vb_hint_fence_order(void);
+int vb_hint_queue_ranges(struct vb_device *vb, const struct vb_hint_range *r,
+			 unsigned int n, u32 id);
+int vb_hint_drain(struct vb_device *vb, u32 id);
+#if IS_ENABLED(CONFIG_KUNIT)
+bool vb_acpi_names_firecracker(const char *oem_id, const char *hypervisor_id);
+#endif
 bool vb_hint_offered(struct virtio_device *vdev);
 int vb_hint_init(struct vb_device *vb);
 void vb_hint_exit(struct vb_device *vb);
@@ -187,6 +240,13 @@ void vb_hint_config_changed(struct vb_device *vb);
 void vb_hint_vq_done(struct virtqueue *vq);
 void vb_hint_work(struct work_struct *work);
 enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink, u32 id);
+
+/* hint_fence.c */
+int vb_hint_fence(struct vb_hint_sink *sink, u32 id,
+		  struct vb_hint_fenced *fenced);
+void vb_hint_fence_prepare(struct vb_device *vb);
+int vb_hint_fence_init(struct vb_hint_fence *f);
+void vb_hint_fence_exit(struct vb_hint_fence *f);
 
 /* balloon_stats.c */
 unsigned int vb_stats_fill(struct vb_device *vb);

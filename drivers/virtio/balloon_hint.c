@@ -16,6 +16,8 @@
  * outside a round, and the next id shows up as a new value).
  */
 
+#include <kunit/visibility.h>
+#include <linux/acpi.h>
 #include <linux/device.h>
 #include <linux/moduleparam.h>
 #include <linux/scatterlist.h>
@@ -32,6 +34,8 @@
 static bool vb_hint_enabled = true;
 static unsigned int vb_hint_min_order;
 static unsigned int vb_hint_budget = VB_HINT_BUDGET_DEFAULT;
+static unsigned int vb_hint_fence_mib = VB_HINT_FENCE_MIB_DEFAULT;
+static int vb_host_discards = VB_HOST_DISCARDS_AUTO;
 
 /* Parse an unsigned value in [min, max]; anything else leaves *kp->arg alone. */
 static int vb_param_set_uint(const char *val, const struct kernel_param *kp,
@@ -54,6 +58,43 @@ static int vb_param_set_min_order(const char *val,
 static int vb_param_set_budget(const char *val, const struct kernel_param *kp)
 {
 	return vb_param_set_uint(val, kp, 1, VB_HINT_BUDGET_MAX);
+}
+
+/* A power of two, no smaller than the largest free block. */
+static int vb_param_set_fence_mib(const char *val,
+				  const struct kernel_param *kp)
+{
+	unsigned int v;
+
+	if (kstrtouint(val, 0, &v) || !is_power_of_2(v) ||
+	    v < VB_HINT_FENCE_MIB_MIN || v > VB_HINT_FENCE_MIB_MAX)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned int *)kp->arg, v);
+	return 0;
+}
+
+static const char * const vb_host_discards_names[] = {
+	[VB_HOST_DISCARDS_AUTO] = "auto",
+	[VB_HOST_DISCARDS_NO] = "no",
+	[VB_HOST_DISCARDS_YES] = "yes",
+};
+
+static int vb_param_set_host_discards(const char *val,
+				      const struct kernel_param *kp)
+{
+	int i = sysfs_match_string(vb_host_discards_names, val);
+
+	if (i < 0)
+		return -EINVAL;
+	WRITE_ONCE(*(int *)kp->arg, i);
+	return 0;
+}
+
+static int vb_param_get_host_discards(char *buf,
+				      const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n",
+			  vb_host_discards_names[READ_ONCE(*(int *)kp->arg)]);
 }
 
 /*
@@ -91,6 +132,16 @@ const struct kernel_param_ops vb_budget_ops = {
 	.get = param_get_uint,
 };
 
+const struct kernel_param_ops vb_fence_mib_ops = {
+	.set = vb_param_set_fence_mib,
+	.get = param_get_uint,
+};
+
+const struct kernel_param_ops vb_host_discards_ops = {
+	.set = vb_param_set_host_discards,
+	.get = vb_param_get_host_discards,
+};
+
 module_param_cb(hinting, &vb_hinting_ops, &vb_hint_enabled, 0644);
 MODULE_PARM_DESC(hinting, "Answer the host's free page hint requests (default: 1)");
 module_param_cb(hint_min_order, &vb_min_order_ops, &vb_hint_min_order, 0644);
@@ -100,6 +151,42 @@ MODULE_PARM_DESC(hint_lock_budget,
 		 "Free-list entries read per acquisition of a zone or per-CPU list lock, 1-"
 		 __stringify(VB_HINT_BUDGET_MAX) " (default: "
 		 __stringify(VB_HINT_BUDGET_DEFAULT) ")");
+module_param_cb(hint_fence_mib, &vb_fence_mib_ops, &vb_hint_fence_mib, 0644);
+MODULE_PARM_DESC(hint_fence_mib,
+		 "Guest memory per probe page of the dirty-log fence, in MiB: a power of two no larger than the host's dirty-log clear chunk (QEMU: 1024 unless clear-bitmap-shift is below 18) (default: "
+		 __stringify(VB_HINT_FENCE_MIB_DEFAULT) ")");
+module_param_cb(host_discards_hints, &vb_host_discards_ops, &vb_host_discards,
+		0444);
+MODULE_PARM_DESC(host_discards_hints,
+		 "Whether the host discards hinted memory at once (Firecracker), which rules out free page hinting: auto (detect Firecracker from ACPI), yes, no (default: auto)");
+
+/* The fence's chunk size as a page order. */
+unsigned int vb_hint_fence_order(void)
+{
+	return ilog2(READ_ONCE(vb_hint_fence_mib)) + 20 - PAGE_SHIFT;
+}
+
+/*
+ * Whether the ACPI names of the platform are Firecracker's: FADT hypervisor
+ * id "FIRECKVM", or OEM id "FIRECK" (@oem_id is 6 bytes, @hypervisor_id 8,
+ * neither NUL-terminated).
+ */
+VISIBLE_IF_KUNIT bool vb_acpi_names_firecracker(const char *oem_id,
+						const char *hypervisor_id)
+{
+	return !memcmp(hypervisor_id, "FIRECKVM", 8) ||
+	       !memcmp(oem_id, "FIRECK", 6);
+}
+
+static bool vb_host_is_firecracker(void)
+{
+#ifdef CONFIG_ACPI
+	if (!acpi_disabled)
+		return vb_acpi_names_firecracker(acpi_gbl_FADT.header.oem_id,
+						 (const char *)&acpi_gbl_FADT.hypervisor_id);
+#endif
+	return false;
+}
 
 /*
  * Why hinting cannot be offered on this guest, or NULL. A hinted page is not
@@ -112,6 +199,25 @@ const char *vb_hint_blocker(void)
 		return "page_poison";
 	if (want_init_on_free())
 		return "init_on_free";
+	return vb_hint_host_blocker();
+}
+
+/*
+ * Why the host rules hinting out, or NULL. A host that discards hinted
+ * memory on receipt, without tracking the guest's writes, corrupts a page
+ * that the guest reused between our read of the free lists and the host's
+ * discard; the walk cannot keep pages out of the guest's reach until then.
+ */
+const char *vb_hint_host_blocker(void)
+{
+	switch (READ_ONCE(vb_host_discards)) {
+	case VB_HOST_DISCARDS_YES:
+		return "host_discards_hints=yes";
+	case VB_HOST_DISCARDS_AUTO:
+		if (vb_host_is_firecracker())
+			return "Firecracker discards hinted memory";
+		break;
+	}
 	return NULL;
 }
 
@@ -260,10 +366,10 @@ static int vb_hint_send_id(struct vb_hint_sink *sink, u32 id)
 	return vb_hint_add(vb, &sg, 1, true, h->session.id);
 }
 
-static int vb_hint_send_ranges(struct vb_hint_sink *sink,
-			       const struct vb_hint_range *r, unsigned int n)
+/* Queue @n ranges as hints under @id, VB_HINT_SG_MAX per element. */
+int vb_hint_queue_ranges(struct vb_device *vb, const struct vb_hint_range *r,
+			 unsigned int n, u32 id)
 {
-	struct vb_device *vb = vb_of_sink(sink);
 	struct vb_hint_dev *h = &vb->hint;
 	unsigned int i, j, k;
 	int err;
@@ -274,13 +380,24 @@ static int vb_hint_send_ranges(struct vb_hint_sink *sink,
 		for (j = 0; j < k; j++)
 			sg_set_page(&h->sg[j], pfn_to_page(r[i + j].pfn),
 				    r[i + j].nr_pages << PAGE_SHIFT, 0);
-		err = vb_hint_add(vb, h->sg, k, false, h->session.id);
+		err = vb_hint_add(vb, h->sg, k, false, id);
 		if (err)
 			return err;
-		if (!h->first_hint_ns)
-			h->first_hint_ns = ktime_get_ns();
 	}
 	return 0;
+}
+
+static int vb_hint_send_ranges(struct vb_hint_sink *sink,
+			       const struct vb_hint_range *r, unsigned int n)
+{
+	struct vb_device *vb = vb_of_sink(sink);
+	struct vb_hint_dev *h = &vb->hint;
+	int err;
+
+	err = vb_hint_queue_ranges(vb, r, n, h->session.id);
+	if (!err && !h->first_hint_ns)
+		h->first_hint_ns = ktime_get_ns();
+	return err;
 }
 
 static void vb_hint_kick(struct vb_hint_sink *sink)
@@ -293,13 +410,14 @@ static const struct vb_hint_sink_ops vb_hint_vq_ops = {
 	.send_ranges = vb_hint_send_ranges,
 	.kick = vb_hint_kick,
 	.check = vb_hint_check,
+	.fence = vb_hint_fence,
 };
 
 /*
- * The marker buffers are reused by every session: wait until the device has
- * used everything an earlier session queued.
+ * Wait until the device has used everything queued: the marker buffers are
+ * reused by every session, and a fence holds once its element is used.
  */
-static int vb_hint_drain(struct vb_device *vb, u32 id)
+int vb_hint_drain(struct vb_device *vb, u32 id)
 {
 	unsigned long deadline = jiffies + VB_HINT_ROOM_TIMEOUT;
 	struct virtqueue *vq = vb->hint.vq;
@@ -325,7 +443,6 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	struct vb_hint_dev *h = &vb->hint;
 	struct vb_hint_session *s = &h->session;
 	enum vb_hint_end end;
-	unsigned int nr_zones;
 	u64 start = ktime_get_ns();
 	int err;
 
@@ -342,8 +459,8 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	if (err) {
 		end = vb_hint_end_of_err(&h->sink, id, err);
 	} else {
-		nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
-		vb_hint_cursor_init(&h->cursor, h->zones, nr_zones,
+		h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
+		vb_hint_cursor_init(&h->cursor, h->zones, h->nr_zones,
 				    s->min_order);
 		end = vb_hint_session_run(s, &h->cursor, &h->sink);
 	}
@@ -351,6 +468,10 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	h->stats.ended[end]++;
 	h->stats.last_pages = s->pages;
 	h->stats.last_ranges = s->ranges;
+	h->stats.last_unfenced_pages = s->unfenced_pages;
+	h->stats.last_fence_chunks = h->fence.last_chunks;
+	h->stats.last_fence_missing = h->fence.missing;
+	h->stats.last_fence_us = div_u64(h->fence.last_ns, NSEC_PER_USEC);
 	h->stats.total_pages += s->pages;
 	h->stats.total_ranges += s->ranges;
 	h->stats.last_duration_us = div_u64(ktime_get_ns() - start,
@@ -364,8 +485,10 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 				    "free page hinting for id %#x failed (%s): the device did not take the hints\n",
 				    id, vb_hint_end_names[end]);
 	else
-		dev_dbg(&vb->vdev->dev, "hint id %#x: %s, %llu pages in %llu ranges\n",
-			id, vb_hint_end_names[end], s->pages, s->ranges);
+		dev_dbg(&vb->vdev->dev, "hint id %#x: %s, %llu pages in %llu ranges, fence %llu us over %llu chunks, first hints after %llu us\n",
+			id, vb_hint_end_names[end], s->pages, s->ranges,
+			h->stats.last_fence_us, h->stats.last_fence_chunks,
+			h->stats.last_first_hint_us);
 }
 
 void vb_hint_work(struct work_struct *work)
@@ -381,6 +504,11 @@ void vb_hint_work(struct work_struct *work)
 	h->seen_seq = atomic_read(&h->cfg_seq);
 	h->seen_target = vb_hint_read_target(vb);
 	id = vb_hint_read_cmd_id(vb);
+	if (h->fence_pending && READ_ONCE(vb_hint_enabled) &&
+	    !vb_hint_id_is_new(h->last_id, id)) {
+		h->fence_pending = false;
+		vb_hint_fence_prepare(vb);
+	}
 	if (vb_hint_id_is_new(h->last_id, id)) {
 		h->last_id = id;
 		if (READ_ONCE(vb_hint_enabled))
@@ -414,8 +542,11 @@ void vb_hint_vq_done(struct virtqueue *vq)
 void vb_hint_start(struct vb_device *vb, struct virtqueue *vq)
 {
 	vb->hint.vq = vq;
-	if (vq)
+	if (vq) {
 		virtqueue_disable_cb(vq);
+		/* The first work item takes the fence's probe pages. */
+		vb->hint.fence_pending = true;
+	}
 }
 
 /* sysfs: /sys/bus/virtio/devices/virtioN/free_page_hint/ */
@@ -461,6 +592,10 @@ VB_HINT_STAT_ATTR(last_duration_us, last_duration_us);
 VB_HINT_STAT_ATTR(last_first_hint_us, last_first_hint_us);
 VB_HINT_STAT_ATTR(max_lock_hold_ns, max_lock_hold_ns);
 VB_HINT_STAT_ATTR(queue_full_waits, queue_full_waits);
+VB_HINT_STAT_ATTR(last_fence_chunks, last_fence_chunks);
+VB_HINT_STAT_ATTR(last_fence_missing, last_fence_missing);
+VB_HINT_STAT_ATTR(last_fence_us, last_fence_us);
+VB_HINT_STAT_ATTR(last_unfenced_pages, last_unfenced_pages);
 
 static ssize_t status_show(struct device *dev, struct device_attribute *attr,
 			   char *buf)
@@ -498,6 +633,10 @@ static struct attribute *vb_hint_attrs[] = {
 	&dev_attr_last_first_hint_us.attr,
 	&dev_attr_max_lock_hold_ns.attr,
 	&dev_attr_queue_full_waits.attr,
+	&dev_attr_last_fence_chunks.attr,
+	&dev_attr_last_fence_missing.attr,
+	&dev_attr_last_fence_us.attr,
+	&dev_attr_last_unfenced_pages.attr,
 	NULL,
 };
 
@@ -533,7 +672,11 @@ int vb_hint_init(struct vb_device *vb)
 	atomic_set(&h->cfg_seq, 0);
 	h->sink.ops = &vb_hint_vq_ops;
 	h->blocked_by = vb_hint_offered(vdev) ? blocker : NULL;
-	if (h->blocked_by)
+	if (h->blocked_by && vb_hint_host_blocker())
+		dev_info(&vdev->dev,
+			 "free page hinting off: %s, and a page the guest reuses before the host discards it would be lost\n",
+			 blocker);
+	else if (h->blocked_by)
 		dev_info(&vdev->dev,
 			 "free page hinting off: %s is on, and hinted pages would not keep their contents across migration\n",
 			 blocker);
@@ -547,11 +690,16 @@ int vb_hint_init(struct vb_device *vb)
 		err = -ENOMEM;
 		goto err_free_zones;
 	}
-	err = sysfs_create_group(&vdev->dev.kobj, &vb_hint_group);
+	err = vb_hint_fence_init(&h->fence);
 	if (err)
 		goto err_free_batch;
+	err = sysfs_create_group(&vdev->dev.kobj, &vb_hint_group);
+	if (err)
+		goto err_fence_exit;
 	return 0;
 
+err_fence_exit:
+	vb_hint_fence_exit(&h->fence);
 err_free_batch:
 	kfree(h->batch);
 err_free_zones:
@@ -562,6 +710,7 @@ err_free_zones:
 void vb_hint_exit(struct vb_device *vb)
 {
 	sysfs_remove_group(&vb->vdev->dev.kobj, &vb_hint_group);
+	vb_hint_fence_exit(&vb->hint.fence);
 	kfree(vb->hint.batch);
 	kfree(vb->hint.zones);
 }

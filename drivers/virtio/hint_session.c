@@ -10,8 +10,14 @@
  * the marker was queued, under an id the device still considered current when
  * the batch was collected. A range queued after the device has moved on lands
  * before the next id's marker, where the device drops it.
+ *
+ * With a fence, the walk starts only once the host has applied it, and only
+ * ranges in the chunks it covered are queued: each was read from the free
+ * lists after the host cleared its chunk's dirty log for this round, so a
+ * write to it after the read is logged and the page sent again.
  */
 
+#include <linux/bitops.h>
 #include <linux/sched.h>
 
 #include "virtio_balloon_hint.h"
@@ -35,6 +41,28 @@ const char * const vb_hint_end_names[VB_HINT_END_MAX] = {
 bool vb_hint_id_is_new(u32 last, u32 id)
 {
 	return id >= VIRTIO_BALLOON_CMD_ID_DONE + 1 && id != last;
+}
+
+/*
+ * Keep the ranges of @r that lie in fenced chunks, in order; add the pages of
+ * the others to *@dropped_pages. Returns how many were kept. A range never
+ * spans two chunks: blocks are aligned to their size, and chunks are larger.
+ */
+unsigned int vb_hint_keep_fenced(const struct vb_hint_fenced *fenced,
+				 struct vb_hint_range *r, unsigned int n,
+				 u64 *dropped_pages)
+{
+	unsigned int i, kept = 0;
+	unsigned long chunk;
+
+	for (i = 0; i < n; i++) {
+		chunk = r[i].pfn >> fenced->chunk_shift;
+		if (chunk < fenced->nr_chunks && test_bit(chunk, fenced->map))
+			r[kept++] = r[i];
+		else
+			*dropped_pages += r[i].nr_pages;
+	}
+	return kept;
 }
 
 /* How a session ends when the sink's verdict is @v. */
@@ -94,7 +122,12 @@ enum vb_hint_end vb_hint_session_run(struct vb_hint_session *s,
 	ops->kick(sink);
 
 	end = VB_HINT_END_COMPLETED;
-	while (!cur->done) {
+	if (ops->fence) {
+		err = ops->fence(sink, s->id, &s->fenced);
+		if (err)
+			end = vb_hint_end_of_err(sink, s->id, err);
+	}
+	while (end == VB_HINT_END_COMPLETED && !cur->done) {
 		n = vb_hint_walk_step(cur, s->budget, s->batch, &step);
 		if (step.visited) {
 			s->lock_acquisitions++;
@@ -106,6 +139,9 @@ enum vb_hint_end vb_hint_session_run(struct vb_hint_session *s,
 			end = vb_hint_end_of(v);
 			break;
 		}
+		if (n && ops->fence)
+			n = vb_hint_keep_fenced(&s->fenced, s->batch, n,
+						&s->unfenced_pages);
 		if (n) {
 			n = vb_hint_coalesce(s->batch, n);
 			err = ops->send_ranges(sink, s->batch, n);

@@ -7,10 +7,13 @@
  * keeps in memory every id and range queued, in order, and whose verdict the
  * test scripts: it turns at a given call of check(), after a given number of
  * batches, or while send_ranges() or send_id() waits for room in a full
- * queue. Whatever the moment, no range may be queued once it turned.
+ * queue. Whatever the moment, no range may be queued once it turned. With a
+ * fence, the sink records where the session asked for it and covers the
+ * chunks the test chooses.
  */
 
 #include <kunit/test.h>
+#include <linux/bitmap.h>
 #include <linux/slab.h>
 
 #include "virtio_balloon_hint.h"
@@ -20,6 +23,7 @@
 #define VB_TEST_MIN_BATCHES	8
 
 struct vb_sink_event {
+	bool is_fence;
 	bool is_id;
 	u32 id;
 	struct vb_hint_range r;
@@ -36,6 +40,8 @@ struct vb_test_sink {
 	unsigned int full_at_batch;	/* this batch (from 1) finds no room */
 	bool full_at_marker;		/* the start marker finds no room */
 	int full_err;			/* what waiting for room ends in */
+	int fence_err;			/* what the fence returns */
+	struct vb_hint_fenced fenced;	/* what it covers when it succeeds */
 
 	/* What happened. */
 	bool turned;
@@ -157,11 +163,33 @@ static void vb_ts_kick(struct vb_hint_sink *sink)
 	vb_ts(sink)->kicks++;
 }
 
+static int vb_ts_fence(struct vb_hint_sink *sink, u32 id,
+		       struct vb_hint_fenced *fenced)
+{
+	struct vb_test_sink *ts = vb_ts(sink);
+
+	vb_ts_record(ts, (struct vb_sink_event){ .is_fence = true, .id = id });
+	if (ts->fence_err == -ECANCELED)
+		ts->turned = true;
+	if (ts->fence_err)
+		return ts->fence_err;
+	*fenced = ts->fenced;
+	return 0;
+}
+
 static const struct vb_hint_sink_ops vb_ts_ops = {
 	.send_id = vb_ts_send_id,
 	.send_ranges = vb_ts_send_ranges,
 	.kick = vb_ts_kick,
 	.check = vb_ts_check,
+};
+
+static const struct vb_hint_sink_ops vb_ts_fence_ops = {
+	.send_id = vb_ts_send_id,
+	.send_ranges = vb_ts_send_ranges,
+	.kick = vb_ts_kick,
+	.check = vb_ts_check,
+	.fence = vb_ts_fence,
 };
 
 /* The highest order with enough free blocks for VB_TEST_MIN_BATCHES. */
@@ -241,7 +269,7 @@ static unsigned int vb_nr_ranges(const struct vb_test_sink *ts)
 	unsigned int i, n = 0;
 
 	for (i = 0; i < ts->nr_ev; i++)
-		n += !ts->ev[i].is_id;
+		n += !ts->ev[i].is_id && !ts->ev[i].is_fence;
 	return n;
 }
 
@@ -476,6 +504,133 @@ static void session_fails_when_queue_refuses_a_buffer(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vb_count_id(ts, VIRTIO_BALLOON_CMD_ID_STOP), 0U);
 }
 
+/* Chunks of one largest block each: many of them, even in a small UML. */
+#define VB_TEST_CHUNK_SHIFT	(NR_PAGE_ORDERS - 1)
+
+/*
+ * Arm @ts's fence to cover the chunks for which @covered(chunk) holds. The
+ * map is freed with the test.
+ */
+static void vb_arm_fence(struct kunit *test, struct vb_session_ctx *ctx,
+			 bool (*covered)(unsigned long chunk))
+{
+	struct vb_test_sink *ts = &ctx->ts;
+	unsigned long end = 0, c, *map;
+	unsigned int i;
+
+	for (i = 0; i < ctx->nr_zones; i++)
+		end = max(end, zone_end_pfn(ctx->zones[i]));
+	ts->fenced.chunk_shift = VB_TEST_CHUNK_SHIFT;
+	ts->fenced.nr_chunks = DIV_ROUND_UP(end, 1UL << VB_TEST_CHUNK_SHIFT);
+	map = kunit_kcalloc(test, BITS_TO_LONGS(ts->fenced.nr_chunks),
+			    sizeof(*map), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, map);
+	for (c = 0; c < ts->fenced.nr_chunks; c++)
+		if (covered(c))
+			__set_bit(c, map);
+	ts->fenced.map = map;
+	ts->sink.ops = &vb_ts_fence_ops;
+}
+
+static bool vb_every_chunk(unsigned long chunk)
+{
+	return true;
+}
+
+static bool vb_even_chunk(unsigned long chunk)
+{
+	return !(chunk & 1);
+}
+
+static void session_fences_after_marker_and_before_any_range(struct kunit *test)
+{
+	struct vb_session_ctx *ctx = test->priv;
+	struct vb_test_sink *ts = vb_prepare(ctx, VB_HINT_GO);
+
+	vb_arm_fence(test, ctx, vb_every_chunk);
+	KUNIT_EXPECT_EQ(test, vb_run(ctx), VB_HINT_END_COMPLETED);
+	KUNIT_ASSERT_GE(test, ts->nr_ev, 3U);
+	KUNIT_EXPECT_TRUE(test, ts->ev[0].is_id && ts->ev[0].id == VB_TEST_ID);
+	KUNIT_EXPECT_TRUE(test, ts->ev[1].is_fence && ts->ev[1].id == VB_TEST_ID);
+	KUNIT_EXPECT_GT(test, vb_nr_ranges(ts), 0U);
+	KUNIT_EXPECT_EQ(test, ctx->s.unfenced_pages, 0ULL);
+}
+
+static void session_hints_only_in_fenced_chunks(struct kunit *test)
+{
+	struct vb_session_ctx *ctx = test->priv;
+	struct vb_test_sink *ts = vb_prepare(ctx, VB_HINT_GO);
+	unsigned long first, last;
+	unsigned int i;
+
+	vb_arm_fence(test, ctx, vb_even_chunk);
+	KUNIT_EXPECT_EQ(test, vb_run(ctx), VB_HINT_END_COMPLETED);
+	for (i = 0; i < ts->nr_ev; i++) {
+		if (ts->ev[i].is_id || ts->ev[i].is_fence)
+			continue;
+		first = ts->ev[i].r.pfn >> VB_TEST_CHUNK_SHIFT;
+		last = (ts->ev[i].r.pfn + ts->ev[i].r.nr_pages - 1) >>
+		       VB_TEST_CHUNK_SHIFT;
+		/* Coalesced ranges may join chunks; each must be fenced. */
+		for (; first <= last; first++)
+			KUNIT_EXPECT_TRUE_MSG(test, vb_even_chunk(first),
+					      "pfn %lu hinted in chunk %lu",
+					      ts->ev[i].r.pfn, first);
+	}
+	/* Free blocks in odd chunks were read and left out. */
+	KUNIT_EXPECT_GT(test, ctx->s.unfenced_pages, 0ULL);
+	KUNIT_EXPECT_GT(test, ctx->s.pages, 0ULL);
+}
+
+static void session_ends_without_ranges_when_fence_times_out(struct kunit *test)
+{
+	struct vb_session_ctx *ctx = test->priv;
+	struct vb_test_sink *ts = vb_prepare(ctx, VB_HINT_GO);
+
+	vb_arm_fence(test, ctx, vb_every_chunk);
+	ts->fence_err = -ETIMEDOUT;
+	KUNIT_EXPECT_EQ(test, vb_run(ctx), VB_HINT_END_TIMEOUT);
+	KUNIT_EXPECT_EQ(test, vb_nr_ranges(ts), 0U);
+	/* Nothing more goes to a queue the device does not empty. */
+	KUNIT_EXPECT_EQ(test, vb_count_id(ts, VIRTIO_BALLOON_CMD_ID_STOP), 0U);
+}
+
+static void session_ends_without_ranges_when_verdict_turns_in_fence(struct kunit *test)
+{
+	struct vb_session_ctx *ctx = test->priv;
+	enum vb_hint_verdict v = vb_param_verdict(test);
+	struct vb_test_sink *ts = vb_prepare(ctx, v);
+
+	vb_arm_fence(test, ctx, vb_every_chunk);
+	ts->fence_err = -ECANCELED;
+	KUNIT_EXPECT_EQ(test, vb_run(ctx), vb_hint_end_of(v));
+	KUNIT_EXPECT_EQ(test, vb_nr_ranges(ts), 0U);
+	KUNIT_EXPECT_TRUE(test, vb_last_is_stop(ts));
+}
+
+static void keep_fenced_keeps_order_and_counts_the_rest(struct kunit *test)
+{
+	unsigned long map = BIT(0) | BIT(2);
+	struct vb_hint_fenced fenced = {
+		.map = &map, .nr_chunks = 3, .chunk_shift = 4,
+	};
+	struct vb_hint_range r[] = {
+		{ .pfn = 0, .nr_pages = 16 },	/* chunk 0 */
+		{ .pfn = 16, .nr_pages = 8 },	/* chunk 1: out */
+		{ .pfn = 40, .nr_pages = 2 },	/* chunk 2 */
+		{ .pfn = 48, .nr_pages = 4 },	/* chunk 3: past the map */
+		{ .pfn = 3, .nr_pages = 1 },	/* chunk 0 */
+	};
+	u64 dropped = 0;
+
+	KUNIT_ASSERT_EQ(test, vb_hint_keep_fenced(&fenced, r, ARRAY_SIZE(r),
+						  &dropped), 3U);
+	KUNIT_EXPECT_EQ(test, r[0].pfn, 0UL);
+	KUNIT_EXPECT_EQ(test, r[1].pfn, 40UL);
+	KUNIT_EXPECT_EQ(test, r[2].pfn, 3UL);
+	KUNIT_EXPECT_EQ(test, dropped, 12ULL);
+}
+
 static void end_of_err_without_turned_verdict_is_an_error(struct kunit *test)
 {
 	struct vb_session_ctx *ctx = test->priv;
@@ -550,6 +705,12 @@ static struct kunit_case vb_hint_session_cases[] = {
 	KUNIT_CASE(session_times_out_when_device_never_drains),
 	KUNIT_CASE(session_times_out_when_marker_never_fits),
 	KUNIT_CASE(session_fails_when_queue_refuses_a_buffer),
+	KUNIT_CASE(session_fences_after_marker_and_before_any_range),
+	KUNIT_CASE(session_hints_only_in_fenced_chunks),
+	KUNIT_CASE(session_ends_without_ranges_when_fence_times_out),
+	KUNIT_CASE_PARAM(session_ends_without_ranges_when_verdict_turns_in_fence,
+			 vb_verdict_gen_params),
+	KUNIT_CASE(keep_fenced_keeps_order_and_counts_the_rest),
 	KUNIT_CASE(end_of_err_without_turned_verdict_is_an_error),
 	KUNIT_CASE(end_of_names_every_verdict),
 	KUNIT_CASE(id_is_new_only_for_request_ids),

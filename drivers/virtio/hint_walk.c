@@ -68,6 +68,16 @@ void vb_hint_cursor_init(struct vb_hint_cursor *cur, struct zone **zones,
 	cur->min_order = min_order;
 	cur->order = NR_PAGE_ORDERS - 1;
 	cur->done = !nr_zones || min_order >= NR_PAGE_ORDERS;
+	cur->only_mt = -1;
+}
+
+/*
+ * Read only the buddy lists of migratetype @mt, and no per-CPU list: blocks
+ * whose pageblocks page isolation may take (see hint_fence.c).
+ */
+void vb_hint_cursor_only(struct vb_hint_cursor *cur, int mt)
+{
+	cur->only_mt = mt;
 }
 
 static void vb_hint_start_list(struct vb_hint_cursor *cur)
@@ -90,6 +100,10 @@ static void vb_hint_next_zone(struct vb_hint_cursor *cur)
 	cur->zone_idx = 0;
 	if (--cur->order >= (int)cur->min_order)
 		return;
+	if (cur->only_mt >= 0) {
+		cur->done = true;
+		return;
+	}
 	cur->pcp = true;
 	cur->cpu = cpumask_first(cpu_possible_mask);
 }
@@ -216,7 +230,8 @@ unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur, unsigned int budget,
 			cur->visits_max = 2 * area->nr_free + budget;
 		pos = vb_hint_resume(cur, zone, head);
 		if (vb_hint_is_list_head(area, pos) ||
-		    cur->visits >= cur->visits_max) {
+		    cur->visits >= cur->visits_max ||
+		    (cur->only_mt >= 0 && cur->mt != cur->only_mt)) {
 			vb_hint_start_list(cur);
 			if (++cur->mt < MIGRATE_TYPES)
 				continue;

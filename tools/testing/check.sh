@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/testing/setup.sh >/dev/null
+# The QEMU that emulates KVM's dirty logging and a discarding host.
+bash tools/testing/build-qemu.sh >/dev/null
 exec /usr/bin/python3 tools/testing/run.py "$@"

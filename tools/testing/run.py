@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Run the end-to-end tests in QEMU guests.
 
-    python3 tools/testing/run.py [--kernel 6.1|6.12|all] [-k TEXT]... [--module ours|intree] [--list]
+    python3 tools/testing/run.py [--kernel 6.1|6.12|all] [-k TEXT]... [--module ours|intree]
+                                   [--repeat N] [--list]
 
 Tests are the functions test_*(ctx) of the test_*.py files beside this one,
 run once per kernel, each with a Context. A test whose function has a
@@ -187,6 +188,8 @@ def main():
                     help="run only tests whose name contains TEXT (repeatable)")
     ap.add_argument("--module", default="ours", choices=("ours", "intree"),
                     help="driver under test: the project's module, or the kernel's own")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run each selected test N times in a row (to count rare failures)")
     ap.add_argument("--list", action="store_true", help="list the tests and exit")
     args = ap.parse_args()
 
@@ -207,7 +210,8 @@ def main():
         for flavour in flavours:
             kernel = Kernel(flavour, versions[flavour], args.module)
             for name, fn, kwargs in tests:
-                run_one(name, fn, kwargs, kernel, run_dir, report)
+                for _ in range(args.repeat):
+                    run_one(name, fn, kwargs, kernel, run_dir, report)
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted")

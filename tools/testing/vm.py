@@ -71,18 +71,37 @@ def sh(cmd, **kw):
     return r.stdout
 
 
-_versions = None
+_script_outputs = {}
+
+
+def _script_once(name):
+    """The standard output of tools/testing/@name, run once per process;
+    its progress goes to stderr, through to the user."""
+    if name not in _script_outputs:
+        _script_outputs[name] = subprocess.run(["bash", os.path.join(TESTING, name)],
+                                               stdout=subprocess.PIPE, check=True, text=True).stdout
+    return _script_outputs[name]
 
 
 def setup():
     """Run setup.sh once per process; return {"6.1": version, "6.12": version}."""
-    global _versions
-    if _versions is None:
-        # setup.sh's progress goes to stderr, through to the user.
-        out = subprocess.run(["bash", os.path.join(TESTING, "setup.sh")],
-                             stdout=subprocess.PIPE, check=True, text=True).stdout
-        _versions = dict(line.split() for line in out.splitlines() if line.strip())
-    return _versions
+    out = _script_once("setup.sh")
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+# Hosts the emulating QEMU (build-qemu.sh) can act like, and the switch in
+# its environment that makes it do so.
+HOSTS = {
+    "kvm-dirty-log": "QEMU_TEST_KVM_DIRTY_LOG",
+    "discard": "QEMU_TEST_DISCARD_HINTS",
+}
+# Where Debian's qemu-system-data, seabios and ipxe-qemu keep the firmware.
+FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios", "/usr/lib/ipxe/qemu")
+
+
+def emulating_qemu():
+    """The QEMU with the host emulation switches, built once into the cache."""
+    return _script_once("build-qemu.sh").strip().splitlines()[-1]
 
 
 def kernel_dir(ver):
@@ -519,7 +538,8 @@ class Guest:
     sets self.options["balloon"] to its properties (bus included) so that
     a migration destination starts with the device cold-plugged where the
     source has it. @append: extra
-    kernel arguments. @incoming: "tcp:127.0.0.1:PORT" starts a migration
+    kernel arguments. @host: None for Debian's QEMU, or a key of HOSTS for
+    the emulating QEMU acting like that host. @incoming: "tcp:127.0.0.1:PORT" starts a migration
     destination: it has no running guest yet, so the shell is not waited for;
     call attach_shell() once the migration completed. The constructor's
     arguments are kept in self.options so that a destination with the same
@@ -532,22 +552,27 @@ class Guest:
     """
 
     def __init__(self, ver, initrd, mem_mib=1024, smp=2, balloon=None, append="",
-                 incoming=None, log_dir=None, boot_timeout=120, devices=()):
+                 incoming=None, log_dir=None, boot_timeout=120, devices=(), host=None):
         self.options = dict(ver=ver, initrd=initrd, mem_mib=mem_mib, smp=smp,
                             balloon=balloon, append=append, log_dir=log_dir,
-                            devices=list(devices))
+                            devices=list(devices), host=host)
         self.ver, self.mem_mib = ver, mem_mib
         self.sock_dir = tempfile.mkdtemp(prefix="vb-")
         self.log_dir = _unused_dir(log_dir) if log_dir else self.sock_dir
         self.console = os.path.join(self.log_dir, "console.log")
         self.qmp = None
         self.shell = Shell(os.path.join(self.sock_dir, "shell.sock"), self._gone)
-        self.argv = self._argv(initrd, smp, balloon, append, incoming, devices)
+        self.argv = self._argv(initrd, smp, balloon, append, incoming, devices, host)
+        env = dict(os.environ)
+        for switch in HOSTS.values():
+            env.pop(switch, None)
+        if host:
+            env[HOSTS[host]] = "1"
         with open(os.path.join(self.log_dir, "qemu.log"), "w") as qlog:
-            qlog.write(" ".join(self.argv) + "\n")
+            qlog.write(("%s=1 " % HOSTS[host] if host else "") + " ".join(self.argv) + "\n")
             qlog.flush()
             try:
-                self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=qlog,
+                self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, stdout=qlog,
                                              stderr=subprocess.STDOUT, start_new_session=True,
                                              preexec_fn=_die_with_parent)
             except OSError:
@@ -567,7 +592,7 @@ class Guest:
             raise
         self.boot_seconds = time.monotonic() - start
 
-    def _argv(self, initrd, smp, balloon, append, incoming, devices):
+    def _argv(self, initrd, smp, balloon, append, incoming, devices, host):
         accel = "kvm" if os.environ.get("VB_KVM") == "1" else "tcg"
         extra = []
         if balloon is not False:
@@ -578,8 +603,13 @@ class Guest:
                 dev += ",iothread=io0"
             dev += "".join(",%s=%s" % kv for kv in balloon.items())
             extra += ["-device", dev]
-        argv = [
-            "qemu-system-x86_64", "-accel", accel, "-machine", "q35",
+        qemu = ["qemu-system-x86_64"]
+        if host:
+            qemu = [emulating_qemu()]
+            for d in FIRMWARE_DIRS:
+                qemu += ["-L", d]
+        argv = qemu + [
+            "-accel", accel, "-machine", "q35",
             "-m", "%dM" % self.mem_mib, "-smp", str(smp),
             "-nographic", "-nodefaults", "-no-reboot",
             "-kernel", vmlinuz(self.ver), "-initrd", initrd,

@@ -8,6 +8,12 @@
  *                              forever; every pass rewrites FILE with
  *                              "passes N errors N"
  *   memload churn MIB SECONDS  allocate, write and free MIB repeatedly
+ *   memload grow MIB STEP_KIB MS FILE
+ *                              allocate STEP_KIB every MS milliseconds until
+ *                              MIB are held, writing each new page once and
+ *                              keeping it; then verify everything forever.
+ *                              FILE holds "allocated KIB passes N errors N"
+ *                              (passes start once growth is done)
  *   memload fragment MIB [N]   write MIB, free one page in every N (2 by
  *                              default) and hold the rest forever: free
  *                              memory in single pages, which makes a
@@ -83,6 +89,26 @@ static void write_file(const char *path, const char *text)
 	rename(tmp, path);
 }
 
+/*
+ * Check every word against its pattern, report the first bad ones (16 over
+ * the whole run) and repair them, so that each loss is counted once.
+ */
+static void verify(uint64_t *w, size_t words, uint64_t seed,
+		   unsigned long *errors)
+{
+	for (size_t i = 0; i < words; i++) {
+		if (w[i] == pattern(i, seed))
+			continue;
+		if (*errors < 16)
+			fprintf(stderr,
+				"memload: word %zu (page %zu) is %#llx, expected %#llx\n",
+				i, i * 8 / 4096, (unsigned long long)w[i],
+				(unsigned long long)pattern(i, seed));
+		(*errors)++;
+		w[i] = pattern(i, seed);
+	}
+}
+
 static _Noreturn void hold(size_t mib, const char *status)
 {
 	size_t words = mib * MIB / 8;
@@ -93,18 +119,7 @@ static _Noreturn void hold(size_t mib, const char *status)
 
 	fill(w, words, seed);
 	for (;;) {
-		for (size_t i = 0; i < words; i++) {
-			if (w[i] != pattern(i, seed)) {
-				if (errors < 16)
-					fprintf(stderr,
-						"memload: word %zu (page %zu) is %#llx, expected %#llx\n",
-						i, i * 8 / 4096,
-						(unsigned long long)w[i],
-						(unsigned long long)pattern(i, seed));
-				errors++;
-				w[i] = pattern(i, seed);
-			}
-		}
+		verify(w, words, seed, &errors);
 		passes++;
 		snprintf(line, sizeof(line), "passes %lu errors %lu\n",
 			 passes, errors);
@@ -119,6 +134,45 @@ static int churn(size_t mib, unsigned int seconds)
 	while (time(NULL) < end)
 		dirty(mib);
 	return 0;
+}
+
+/*
+ * The allocations a guest makes while it migrates (page faults, new huge
+ * pages) land on the blocks at the head of the free lists, which a free-list
+ * walk hints first. Each step is written once, right after the allocation,
+ * and never again, so a lost write stays lost.
+ */
+static _Noreturn void grow(size_t mib, size_t step_kib, unsigned int ms,
+			   const char *status)
+{
+	size_t bytes = mib * MIB, step = step_kib * 1024, done = 0;
+	size_t words = bytes / 8;
+	uint64_t seed = (uint64_t)time(NULL) | 1;
+	uint64_t *w = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	unsigned long passes = 0, errors = 0;
+	struct timespec pause_ts = { ms / 1000, (ms % 1000) * 1000000L };
+	char line[128];
+
+	if (w == MAP_FAILED || !step || step % 4096 || bytes % step) {
+		fputs("memload grow: bad arguments or no memory\n", stderr);
+		exit(2);
+	}
+	for (;;) {
+		if (done < bytes) {
+			/* Fault the step in and write it, once. */
+			for (size_t i = done / 8; i < (done + step) / 8; i++)
+				w[i] = pattern(i, seed);
+			done += step;
+			nanosleep(&pause_ts, NULL);
+		} else {
+			verify(w, words, seed, &errors);
+			passes++;
+		}
+		snprintf(line, sizeof(line), "allocated %zu passes %lu errors %lu\n",
+			 done / 1024, passes, errors);
+		write_file(status, line);
+	}
 }
 
 static _Noreturn void fragment(size_t mib, size_t every)
@@ -194,11 +248,14 @@ int main(int argc, char **argv)
 		hold(strtoul(argv[2], NULL, 0), argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "churn"))
 		return churn(strtoul(argv[2], NULL, 0), atoi(argv[3]));
+	if (argc == 6 && !strcmp(argv[1], "grow"))
+		grow(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0),
+		     atoi(argv[4]), argv[5]);
 	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "fragment"))
 		fragment(strtoul(argv[2], NULL, 0),
 			 argc == 4 ? strtoul(argv[3], NULL, 0) : 2);
 	if (argc == 3 && !strcmp(argv[1], "lowfree"))
 		lowfree(argv[2]);
-	fprintf(stderr, "usage: memload dirty MIB | hold MIB FILE | churn MIB SECONDS | fragment MIB [N] | lowfree FILE\n");
+	fprintf(stderr, "usage: memload dirty MIB | hold MIB FILE | churn MIB SECONDS | grow MIB STEP_KIB MS FILE | fragment MIB [N] | lowfree FILE\n");
 	return 2;
 }

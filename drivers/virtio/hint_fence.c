@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_balloon: the dirty-log fence that makes walked hints safe on QEMU
+ * with KVM.
+ *
+ * The walk reports pages it does not own: once zone->lock is dropped, the
+ * guest may allocate and write a page whose hint is still on its way. Under
+ * TCG every such write is logged and the page is sent again. QEMU on KVM uses
+ * manual dirty-log protection: a page that was dirty at the bitmap sync stays
+ * writable, unlogged, until QEMU clears the dirty log of its chunk (1 GiB of
+ * a RAM block by default), which it does lazily, the first time in a round
+ * that it sends a page of the chunk or applies a hint in it. The clear
+ * forgets every write since the sync. A write that lands between our read of
+ * the free lists and that clear is lost if QEMU then applies the hint.
+ *
+ * So before the walk, the session hints one page that the driver owns in
+ * every chunk (a "probe") and waits until the device has used that element.
+ * QEMU applies an element's hints, clearing the dirty log of their chunks
+ * first, before it returns the element. From then on in this round, every
+ * page of a fenced chunk is write-protected again: a page read from the free
+ * lists after the fence and written afterwards is logged, and sent again.
+ * Ranges in chunks without a probe are not hinted.
+ *
+ * Probe pages are taken once, with alloc_contig_range() on a page that the
+ * walk found free in a movable free list, and kept: one page per chunk, a
+ * few KiB per GiB. The memory notifier gives back the probes of memory that
+ * goes offline; the next session takes new ones where memory came online.
+ *
+ * lock is held while a fence is in flight, so that no probe is freed while
+ * the device may still act on its hint.
+ */
+
+#include <linux/bitmap.h>
+#include <linux/gfp.h>
+#include <linux/memory.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+
+#include "virtio_balloon_internal.h"
+
+/* Probe candidates tried per chunk and session before it is left unfenced. */
+#define VB_FENCE_TRIES	4
+
+/* One past the highest page frame of any populated zone. */
+static unsigned long vb_fence_end_pfn(struct vb_hint_dev *h)
+{
+	unsigned long end = 0;
+	unsigned int i;
+
+	for (i = 0; i < h->nr_zones; i++)
+		end = max(end, zone_end_pfn(h->zones[i]));
+	return end;
+}
+
+static void vb_fence_free_probes(struct vb_hint_fence *f)
+{
+	unsigned long c;
+
+	for (c = 0; c < f->nr_chunks; c++) {
+		if (f->probes[c]) {
+			__free_page(f->probes[c]);
+			f->probes[c] = NULL;
+		}
+	}
+}
+
+/*
+ * Size the tables for the memory there is now and the chunk size asked for;
+ * a new chunk size gives every probe back. Called with lock held.
+ */
+static int vb_fence_resize(struct vb_hint_dev *h, unsigned int shift)
+{
+	struct vb_hint_fence *f = &h->fence;
+	unsigned long nr = DIV_ROUND_UP(vb_fence_end_pfn(h), 1UL << shift);
+	unsigned long *map;
+	struct page **probes;
+
+	if (shift != f->chunk_shift) {
+		vb_fence_free_probes(f);
+		f->chunk_shift = shift;
+	}
+	if (nr <= f->nr_chunks)
+		return 0;
+
+	probes = kvcalloc(nr, sizeof(*probes), GFP_KERNEL);
+	map = bitmap_zalloc(nr, GFP_KERNEL);
+	if (!probes || !map) {
+		kvfree(probes);
+		bitmap_free(map);
+		return -ENOMEM;
+	}
+	if (f->probes)
+		memcpy(probes, f->probes, f->nr_chunks * sizeof(*probes));
+	kvfree(f->probes);
+	bitmap_free(f->map);
+	f->probes = probes;
+	f->map = map;
+	f->nr_chunks = nr;
+	return 0;
+}
+
+/* Take page @pfn, which the walk just saw free, out of the allocator. */
+static struct page *vb_fence_take(unsigned long pfn)
+{
+#ifdef CONFIG_CONTIG_ALLOC
+	if (!alloc_contig_range(pfn, pfn + 1, MIGRATE_MOVABLE,
+				GFP_KERNEL | __GFP_NOWARN))
+		return pfn_to_page(pfn);
+#endif
+	return NULL;
+}
+
+/*
+ * Give every chunk that has none a probe page: walk the movable buddy lists
+ * (isolating a pageblock of another type could change its type) and take the
+ * first free page seen in each such chunk. Returns how many chunks lack one.
+ * Called with lock held.
+ */
+static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
+{
+	struct vb_hint_fence *f = &h->fence;
+	struct vb_hint_cursor *cur = &f->cursor;
+	/* The session's batch: the fence runs before its walk. */
+	struct vb_hint_range *r = h->batch;
+	unsigned long missing = 0, c;
+	struct vb_hint_step step;
+	unsigned int n, i;
+	u8 *tries;
+
+	for (c = 0; c < f->nr_chunks; c++)
+		missing += !f->probes[c];
+	if (!missing)
+		return 0;
+	tries = kcalloc(f->nr_chunks, sizeof(*tries), GFP_KERNEL);
+	if (!tries)
+		return missing;
+
+	vb_hint_cursor_init(cur, h->zones, h->nr_zones, 0);
+	vb_hint_cursor_only(cur, MIGRATE_MOVABLE);
+	while (missing && !cur->done) {
+		n = vb_hint_walk_step(cur, VB_HINT_BUDGET_DEFAULT, r, &step);
+		for (i = 0; i < n && missing; i++) {
+			c = r[i].pfn >> f->chunk_shift;
+			if (c >= f->nr_chunks || f->probes[c] ||
+			    tries[c] >= VB_FENCE_TRIES)
+				continue;
+			tries[c]++;
+			f->probes[c] = vb_fence_take(r[i].pfn);
+			if (f->probes[c]) {
+				missing--;
+				f->probes_taken++;
+			} else {
+				f->probes_failed++;
+			}
+		}
+		cond_resched();
+	}
+	kfree(tries);
+	return missing;
+}
+
+/*
+ * Take the probe pages the fence lacks, ahead of the first request: a
+ * session that must take them first sends its hints later (taking two,
+ * for a 2 GiB guest under TCG, took 60 to 90 ms).
+ */
+void vb_hint_fence_prepare(struct vb_device *vb)
+{
+	struct vb_hint_dev *h = &vb->hint;
+	struct vb_hint_fence *f = &h->fence;
+
+	mutex_lock(&f->lock);
+	h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
+	if (!vb_fence_resize(h, vb_hint_fence_order()))
+		f->missing = vb_fence_acquire(h);
+	mutex_unlock(&f->lock);
+}
+
+/*
+ * The sink's fence: hint every probe page under @id and wait until the
+ * device has used them all. On success @fenced names the chunks it covered.
+ */
+int vb_hint_fence(struct vb_hint_sink *sink, u32 id,
+		  struct vb_hint_fenced *fenced)
+{
+	struct vb_device *vb = container_of(sink, struct vb_device, hint.sink);
+	struct vb_hint_dev *h = &vb->hint;
+	struct vb_hint_fence *f = &h->fence;
+	struct vb_hint_range r[VB_HINT_SG_MAX];
+	unsigned long c, sent = 0;
+	unsigned int n = 0;
+	u64 start = ktime_get_ns();
+	int err;
+
+	mutex_lock(&f->lock);
+	err = vb_fence_resize(h, vb_hint_fence_order());
+	if (err)
+		goto out;
+	f->missing = vb_fence_acquire(h);
+
+	bitmap_zero(f->map, f->nr_chunks);
+	for (c = 0; c < f->nr_chunks; c++) {
+		if (!f->probes[c])
+			continue;
+		r[n].pfn = page_to_pfn(f->probes[c]);
+		r[n].nr_pages = 1;
+		if (++n == VB_HINT_SG_MAX) {
+			err = vb_hint_queue_ranges(vb, r, n, id);
+			if (err)
+				goto out;
+			n = 0;
+		}
+	}
+	if (n) {
+		err = vb_hint_queue_ranges(vb, r, n, id);
+		if (err)
+			goto out;
+	}
+	virtqueue_kick(h->vq);
+	/* QEMU applied every hint of an element before it returned it. */
+	err = vb_hint_drain(vb, id);
+	if (err)
+		goto out;
+	for (c = 0; c < f->nr_chunks; c++) {
+		if (f->probes[c]) {
+			__set_bit(c, f->map);
+			sent++;
+		}
+	}
+	fenced->map = f->map;
+	fenced->nr_chunks = f->nr_chunks;
+	fenced->chunk_shift = f->chunk_shift;
+out:
+	f->last_chunks = sent;
+	f->last_ns = ktime_get_ns() - start;
+	mutex_unlock(&f->lock);
+	return err;
+}
+
+/* Memory going offline cannot go while we own a page in it. */
+static int vb_fence_memory_notify(struct notifier_block *nb,
+				  unsigned long action, void *arg)
+{
+	struct vb_hint_fence *f = container_of(nb, struct vb_hint_fence,
+					       memory_nb);
+	struct memory_notify *mn = arg;
+	unsigned long c, pfn;
+
+	if (action != MEM_GOING_OFFLINE)
+		return NOTIFY_OK;
+	mutex_lock(&f->lock);
+	for (c = 0; c < f->nr_chunks; c++) {
+		if (!f->probes[c])
+			continue;
+		pfn = page_to_pfn(f->probes[c]);
+		if (pfn >= mn->start_pfn && pfn < mn->start_pfn + mn->nr_pages) {
+			__free_page(f->probes[c]);
+			f->probes[c] = NULL;
+		}
+	}
+	mutex_unlock(&f->lock);
+	return NOTIFY_OK;
+}
+
+int vb_hint_fence_init(struct vb_hint_fence *f)
+{
+	mutex_init(&f->lock);
+	f->memory_nb.notifier_call = vb_fence_memory_notify;
+	return register_memory_notifier(&f->memory_nb);
+}
+
+void vb_hint_fence_exit(struct vb_hint_fence *f)
+{
+	unregister_memory_notifier(&f->memory_nb);
+	vb_fence_free_probes(f);
+	kvfree(f->probes);
+	bitmap_free(f->map);
+	f->probes = NULL;
+	f->map = NULL;
+	f->nr_chunks = 0;
+}

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Hints on the hosts users run, which TCG is not: QEMU with KVM's dirty
+logging, and a host that discards hinted memory (Firecracker). The emulating
+QEMU (build-qemu.sh) acts like each under TCG.
+
+The guest allocates 4 MiB every 40 ms from the moment the migration starts,
+writes each page once and keeps it, then verifies all of it on the
+destination: the allocations take exactly the free blocks a walk hints
+first. Every page must arrive as written."""
+
+import re
+
+import migration as mig
+import vm
+from vm import MIB
+
+MEM_MIB = 1536
+HOLD_MIB = 128
+DIRTY_MIB = 1024
+GROW_MIB = 384
+GROW_STEP_KIB = 4096
+GROW_EVERY_MS = 40
+GROW_STATUS = "/tmp/grow.status"
+GROW_LOG = "/tmp/grow.log"
+HINT = {"free-page-hint": "on"}
+EMULATION_RE = re.compile(r"kvm-dirty-log emulation: (\d+) chunk clears dropped (\d+) logged writes")
+
+
+def grow_status(g):
+    """(KiB allocated, passes, errors) of memload grow."""
+    rc, out = g.run("cat %s" % GROW_STATUS)
+    m = re.search(r"allocated (\d+) passes (\d+) errors (\d+)", out) if rc == 0 else None
+    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
+
+
+def migrate_while_growing(k, host, driver, append=""):
+    """Migrate a guest of @host that allocates throughout; return
+    (source, destination, query-migrate) with the growth verified intact on
+    the destination. The caller closes both guests."""
+    src = k.guest(mem_mib=MEM_MIB, balloon=HINT, host=host, append=append)
+    try:
+        mig.load_driver(src, driver)
+        mig.prepare(src, HOLD_MIB, DIRTY_MIB)
+        src.check("memload grow %d %d %d %s >%s 2>&1 &" % (
+            GROW_MIB, GROW_STEP_KIB, GROW_EVERY_MS, GROW_STATUS, GROW_LOG))
+        dst, info = mig.migrate(src)
+    except BaseException:
+        src.close()
+        raise
+    try:
+        what = "%s driver on a %s host" % (driver, host)
+        vm.wait_for(lambda: grow_status(dst)[1] >= 1, 120,
+                    lambda: "%s: growth not verified: %s" % (what, dst.run("cat %s %s" % (
+                        GROW_STATUS, GROW_LOG))[1]), interval=0.5)
+        kib, passes, errors = grow_status(dst)
+        assert errors == 0, "%s: %d bad words in %d MiB written during the migration:\n%s" % (
+            what, errors, kib // 1024, dst.run("cat %s" % GROW_LOG)[1])
+        assert kib == GROW_MIB * 1024, "%s: grew %d KiB" % (what, kib)
+        mig.assert_intact(dst, what)
+        mig.assert_clean(src, what + " (source)", running=False)
+        mig.assert_clean(dst, what + " (destination)")
+    except BaseException:
+        dst.close()
+        src.close()
+        raise
+    return src, dst, info
+
+
+def emulation_counts(src):
+    """(chunk clears, logged writes dropped) the source's emulation did."""
+    found = []
+    vm.wait_for(lambda: found.extend(EMULATION_RE.findall(src._log("qemu.log"))) or found, 30,
+                lambda: "the source QEMU printed no emulation summary:\n" + src._log("qemu.log")[-2000:])
+    clears, dropped = found[-1]
+    return int(clears), int(dropped)
+
+
+def test_kvm_dirty_log_loses_no_write(k, driver):
+    src, dst, info = migrate_while_growing(k, "kvm-dirty-log", driver)
+    with src, dst:
+        clears, dropped = emulation_counts(src)
+        # The emulation did its part: it forgot writes, as KVM would.
+        assert clears > 0 and dropped > 0, \
+            "emulation cleared %d chunks and dropped %d writes" % (clears, dropped)
+        note = "%d MiB sent; emulation: %d chunk clears dropped %d logged writes" % (
+            info["ram"]["transferred"] // MIB, clears, dropped)
+        if driver == "ours":
+            pages = int(mig.hint_stat(dst, "total_pages"))
+            chunks = int(mig.hint_stat(dst, "last_fence_chunks"))
+            missing = int(mig.hint_stat(dst, "last_fence_missing"))
+            assert pages > 0, "no page hinted"
+            assert chunks > 0, "the last session fenced no chunk"
+            note += "; %d MiB hinted; last fence: %d chunks, %d without a probe, %s us" % (
+                pages * 4096 // MIB, chunks, missing, mig.hint_stat(dst, "last_fence_us"))
+        k.note(note)
+
+
+test_kvm_dirty_log_loses_no_write.cases = {d: {"driver": d} for d in ("ours", "intree", "none")}
+
+
+def test_discarding_host_declined(k):
+    opt = "virtio_balloon.host_discards_hints=yes"
+    src, dst, info = migrate_while_growing(k, "discard", "ours", append=opt)
+    with src, dst:
+        status = mig.hint_stat(dst, "status")
+        assert status == "off: host_discards_hints=yes", "status %r" % status
+        assert int(mig.hint_stat(dst, "total_pages")) == 0, "pages hinted to a discarding host"
+        line = [s for s in dst.check("dmesg").splitlines() if "free page hinting off" in s]
+        assert line, "no log line says why hinting is off"
+        k.note("%d MiB sent; %s" % (info["ram"]["transferred"] // MIB, line[0].split("] ", 1)[-1]))
