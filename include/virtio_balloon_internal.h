@@ -76,6 +76,7 @@ struct vb_hint_stats {
 	u64 last_first_hint_us;	/* request to first ranges queued */
 	u64 max_lock_hold_ns;
 	u64 queue_full_waits;
+	u64 fences_applied;	/* fences the device applied, since probe */
 	u64 last_fence_chunks;	/* chunks the last fence covered */
 	u64 last_fence_missing;	/* chunks it could not cover (no probe page) */
 	u64 last_fence_us;	/* taking probes, and the host applying them */
@@ -97,6 +98,7 @@ struct vb_hint_fence {
 	unsigned long missing;		/* chunks without a probe, last fence */
 	unsigned long last_chunks;	/* chunks the last fence covered */
 	u64 last_ns;			/* how long the last fence took */
+	u64 applied;			/* fences the device applied */
 	u64 probes_taken;
 	u64 probes_failed;
 	struct notifier_block memory_nb;

@@ -469,6 +469,7 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	h->stats.last_pages = s->pages;
 	h->stats.last_ranges = s->ranges;
 	h->stats.last_unfenced_pages = s->unfenced_pages;
+	h->stats.fences_applied = h->fence.applied;
 	h->stats.last_fence_chunks = h->fence.last_chunks;
 	h->stats.last_fence_missing = h->fence.missing;
 	h->stats.last_fence_us = div_u64(h->fence.last_ns, NSEC_PER_USEC);
@@ -592,6 +593,7 @@ VB_HINT_STAT_ATTR(last_duration_us, last_duration_us);
 VB_HINT_STAT_ATTR(last_first_hint_us, last_first_hint_us);
 VB_HINT_STAT_ATTR(max_lock_hold_ns, max_lock_hold_ns);
 VB_HINT_STAT_ATTR(queue_full_waits, queue_full_waits);
+VB_HINT_STAT_ATTR(fences_applied, fences_applied);
 VB_HINT_STAT_ATTR(last_fence_chunks, last_fence_chunks);
 VB_HINT_STAT_ATTR(last_fence_missing, last_fence_missing);
 VB_HINT_STAT_ATTR(last_fence_us, last_fence_us);
@@ -633,6 +635,7 @@ static struct attribute *vb_hint_attrs[] = {
 	&dev_attr_last_first_hint_us.attr,
 	&dev_attr_max_lock_hold_ns.attr,
 	&dev_attr_queue_full_waits.attr,
+	&dev_attr_fences_applied.attr,
 	&dev_attr_last_fence_chunks.attr,
 	&dev_attr_last_fence_missing.attr,
 	&dev_attr_last_fence_us.attr,

@@ -227,6 +227,7 @@ int vb_hint_fence(struct vb_hint_sink *sink, u32 id,
 			sent++;
 		}
 	}
+	f->applied++;
 	fenced->map = f->map;
 	fenced->nr_chunks = f->nr_chunks;
 	fenced->chunk_shift = f->chunk_shift;
