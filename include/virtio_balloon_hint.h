@@ -79,10 +79,12 @@ unsigned int vb_hint_coalesce(struct vb_hint_range *r, unsigned int n);
 
 /*
  * The chunks of guest memory, pfn >> chunk_shift, whose dirty log the host
- * has cleared in this round; a range outside them must not be hinted.
+ * has cleared in this round; a range outside them must not be hinted, and
+ * its chunk is marked in wanted (when there is one) for the next fence.
  */
 struct vb_hint_fenced {
 	const unsigned long *map;	/* one bit per chunk */
+	unsigned long *wanted;		/* same size, or NULL */
 	unsigned long nr_chunks;
 	unsigned int chunk_shift;	/* chunk size, as a page order */
 };

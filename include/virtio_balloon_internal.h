@@ -92,10 +92,11 @@ struct vb_hint_fence {
 	struct mutex lock;		/* see above */
 	struct page **probes;		/* a page we own in each chunk, or NULL */
 	unsigned long *map;		/* chunks the last fence covered */
-	unsigned long nr_chunks;	/* entries of probes and map */
+	unsigned long *wanted;		/* chunks to find a probe for */
+	unsigned long nr_chunks;	/* entries of probes, map, wanted */
 	unsigned int chunk_shift;	/* chunk size as a page order */
 	struct vb_hint_cursor cursor;	/* looking for probe pages */
-	unsigned long missing;		/* chunks without a probe, last fence */
+	unsigned long missing;		/* wanted chunks left without a probe */
 	unsigned long last_chunks;	/* chunks the last fence covered */
 	u64 last_ns;			/* how long the last fence took */
 	u64 applied;			/* fences the device applied */

@@ -23,8 +23,10 @@
  *
  * Probe pages are taken once, with alloc_contig_range() on a page that the
  * walk found free in a movable free list, and kept: one page per chunk, a
- * few KiB per GiB. The memory notifier gives back the probes of memory that
- * goes offline; the next session takes new ones where memory came online.
+ * few KiB per GiB. A chunk is looked at again only when a session found free
+ * memory in it and had no probe there (it is "wanted"), so chunks with no
+ * memory, or none to spare, cost nothing per session. The memory notifier
+ * gives back the probes of memory that goes offline.
  *
  * lock is held while a fence is in flight, so that no probe is freed while
  * the device may still act on its hint.
@@ -66,35 +68,44 @@ static void vb_fence_free_probes(struct vb_hint_fence *f)
 
 /*
  * Size the tables for the memory there is now and the chunk size asked for;
- * a new chunk size gives every probe back. Called with lock held.
+ * a new chunk size gives every probe back. New chunks are wanted until a
+ * look for a probe found nothing to take. Called with lock held.
  */
 static int vb_fence_resize(struct vb_hint_dev *h, unsigned int shift)
 {
 	struct vb_hint_fence *f = &h->fence;
 	unsigned long nr = DIV_ROUND_UP(vb_fence_end_pfn(h), 1UL << shift);
-	unsigned long *map;
+	unsigned long *map, *wanted;
 	struct page **probes;
 
 	if (shift != f->chunk_shift) {
 		vb_fence_free_probes(f);
 		f->chunk_shift = shift;
+		bitmap_fill(f->wanted, f->nr_chunks);
 	}
 	if (nr <= f->nr_chunks)
 		return 0;
 
 	probes = kvcalloc(nr, sizeof(*probes), GFP_KERNEL);
 	map = bitmap_zalloc(nr, GFP_KERNEL);
-	if (!probes || !map) {
+	wanted = bitmap_alloc(nr, GFP_KERNEL);
+	if (!probes || !map || !wanted) {
 		kvfree(probes);
 		bitmap_free(map);
+		bitmap_free(wanted);
 		return -ENOMEM;
 	}
-	if (f->probes)
+	bitmap_fill(wanted, nr);
+	if (f->probes) {
 		memcpy(probes, f->probes, f->nr_chunks * sizeof(*probes));
+		bitmap_copy(wanted, f->wanted, f->nr_chunks);
+	}
 	kvfree(f->probes);
 	bitmap_free(f->map);
+	bitmap_free(f->wanted);
 	f->probes = probes;
 	f->map = map;
+	f->wanted = wanted;
 	f->nr_chunks = nr;
 	return 0;
 }
@@ -111,10 +122,10 @@ static struct page *vb_fence_take(unsigned long pfn)
 }
 
 /*
- * Give every chunk that has none a probe page: walk the movable buddy lists
+ * Give every wanted chunk a probe page: walk the movable buddy lists
  * (isolating a pageblock of another type could change its type) and take the
- * first free page seen in each such chunk. Returns how many chunks lack one.
- * Called with lock held.
+ * first free page seen in each such chunk. Returns how many wanted chunks
+ * still lack one; none is wanted afterwards. Called with lock held.
  */
 static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 {
@@ -127,8 +138,12 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 	unsigned int n, i;
 	u8 *tries;
 
-	for (c = 0; c < f->nr_chunks; c++)
-		missing += !f->probes[c];
+	for (c = 0; c < f->nr_chunks; c++) {
+		if (f->probes[c])
+			__clear_bit(c, f->wanted);
+		else
+			missing += test_bit(c, f->wanted);
+	}
 	if (!missing)
 		return 0;
 	tries = kcalloc(f->nr_chunks, sizeof(*tries), GFP_KERNEL);
@@ -141,8 +156,8 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 		n = vb_hint_walk_step(cur, VB_HINT_BUDGET_DEFAULT, r, &step);
 		for (i = 0; i < n && missing; i++) {
 			c = r[i].pfn >> f->chunk_shift;
-			if (c >= f->nr_chunks || f->probes[c] ||
-			    tries[c] >= VB_FENCE_TRIES)
+			if (c >= f->nr_chunks || !test_bit(c, f->wanted) ||
+			    f->probes[c] || tries[c] >= VB_FENCE_TRIES)
 				continue;
 			tries[c]++;
 			f->probes[c] = vb_fence_take(r[i].pfn);
@@ -156,6 +171,7 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 		cond_resched();
 	}
 	kfree(tries);
+	bitmap_zero(f->wanted, f->nr_chunks);
 	return missing;
 }
 
@@ -229,6 +245,7 @@ int vb_hint_fence(struct vb_hint_sink *sink, u32 id,
 	}
 	f->applied++;
 	fenced->map = f->map;
+	fenced->wanted = f->wanted;
 	fenced->nr_chunks = f->nr_chunks;
 	fenced->chunk_shift = f->chunk_shift;
 out:
@@ -276,7 +293,9 @@ void vb_hint_fence_exit(struct vb_hint_fence *f)
 	vb_fence_free_probes(f);
 	kvfree(f->probes);
 	bitmap_free(f->map);
+	bitmap_free(f->wanted);
 	f->probes = NULL;
 	f->map = NULL;
+	f->wanted = NULL;
 	f->nr_chunks = 0;
 }

@@ -45,8 +45,9 @@ bool vb_hint_id_is_new(u32 last, u32 id)
 
 /*
  * Keep the ranges of @r that lie in fenced chunks, in order; add the pages of
- * the others to *@dropped_pages. Returns how many were kept. A range never
- * spans two chunks: blocks are aligned to their size, and chunks are larger.
+ * the others to *@dropped_pages and mark their chunks wanted. Returns how
+ * many were kept. A range never spans two chunks: blocks are aligned to
+ * their size, and chunks are larger.
  */
 unsigned int vb_hint_keep_fenced(const struct vb_hint_fenced *fenced,
 				 struct vb_hint_range *r, unsigned int n,
@@ -57,10 +58,13 @@ unsigned int vb_hint_keep_fenced(const struct vb_hint_fenced *fenced,
 
 	for (i = 0; i < n; i++) {
 		chunk = r[i].pfn >> fenced->chunk_shift;
-		if (chunk < fenced->nr_chunks && test_bit(chunk, fenced->map))
+		if (chunk < fenced->nr_chunks && test_bit(chunk, fenced->map)) {
 			r[kept++] = r[i];
-		else
-			*dropped_pages += r[i].nr_pages;
+			continue;
+		}
+		*dropped_pages += r[i].nr_pages;
+		if (fenced->wanted && chunk < fenced->nr_chunks)
+			__set_bit(chunk, fenced->wanted);
 	}
 	return kept;
 }

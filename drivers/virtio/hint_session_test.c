@@ -610,9 +610,9 @@ static void session_ends_without_ranges_when_verdict_turns_in_fence(struct kunit
 
 static void keep_fenced_keeps_order_and_counts_the_rest(struct kunit *test)
 {
-	unsigned long map = BIT(0) | BIT(2);
+	unsigned long map = BIT(0) | BIT(2), wanted = 0;
 	struct vb_hint_fenced fenced = {
-		.map = &map, .nr_chunks = 3, .chunk_shift = 4,
+		.map = &map, .wanted = &wanted, .nr_chunks = 3, .chunk_shift = 4,
 	};
 	struct vb_hint_range r[] = {
 		{ .pfn = 0, .nr_pages = 16 },	/* chunk 0 */
@@ -629,6 +629,8 @@ static void keep_fenced_keeps_order_and_counts_the_rest(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, r[1].pfn, 40UL);
 	KUNIT_EXPECT_EQ(test, r[2].pfn, 3UL);
 	KUNIT_EXPECT_EQ(test, dropped, 12ULL);
+	/* The next fence looks for a probe where free memory went unhinted. */
+	KUNIT_EXPECT_EQ(test, wanted, BIT(1));
 }
 
 static void end_of_err_without_turned_verdict_is_an_error(struct kunit *test)
