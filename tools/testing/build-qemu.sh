@@ -38,7 +38,7 @@ fi
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed'; }
-for p in gcc make ninja-build pkg-config python3-venv libglib2.0-dev zlib1g-dev \
+for p in gcc make ninja-build pkg-config python3-venv libglib2.0-dev zlib1g-dev libfdt-dev \
 	 patch xz-utils; do
 	have "$p" || need+=("$p")
 done
@@ -86,9 +86,10 @@ if [ ! -e "$src/.vb-unpacked" ]; then
 	rm -rf "$src" "$build"
 	mkdir -p "$src"
 	tar -xJf "$tarball" -C "$src" --strip-components=1
-	# The +ds tarball has neither the bundled wheels nor the firmware
-	# blobs: use the system's meson, no test-only Python package, and
-	# the firmware of Debian's packages (-L at run time).
+	# The +ds tarball has neither the bundled wheels, the dtc subproject
+	# nor the firmware blobs: use the system's meson and libfdt, no
+	# test-only Python package, and the firmware of Debian's packages
+	# (-L at run time).
 	sed -i '/^pycotap/d' "$src/pythondeps.toml"
 	sed -i 's/unpack_edk2_blobs = bzip2.found()/unpack_edk2_blobs = false/' "$src/meson.build"
 	touch "$src/.vb-unpacked"
