@@ -78,7 +78,7 @@ struct vb_hint_stats {
 	u64 queue_full_waits;
 	u64 fences_applied;	/* fences the device applied, since probe */
 	u64 last_fence_chunks;	/* chunks the last fence covered */
-	u64 last_fence_missing;	/* chunks it could not cover (no probe page) */
+	u64 last_fence_missing;	/* wanted chunks it found no probe page for */
 	u64 last_fence_us;	/* taking probes, and the host applying them */
 	u64 last_unfenced_pages; /* free pages left unhinted: no fence there */
 };
@@ -96,12 +96,6 @@ struct vb_hint_fence {
 	unsigned long nr_chunks;	/* entries of probes, map, wanted */
 	unsigned int chunk_shift;	/* chunk size as a page order */
 	struct vb_hint_cursor cursor;	/* looking for probe pages */
-	unsigned long missing;		/* wanted chunks left without a probe */
-	unsigned long last_chunks;	/* chunks the last fence covered */
-	u64 last_ns;			/* how long the last fence took */
-	u64 applied;			/* fences the device applied */
-	u64 probes_taken;
-	u64 probes_failed;
 	struct notifier_block memory_nb;
 };
 

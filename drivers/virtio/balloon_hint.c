@@ -469,10 +469,6 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	h->stats.last_pages = s->pages;
 	h->stats.last_ranges = s->ranges;
 	h->stats.last_unfenced_pages = s->unfenced_pages;
-	h->stats.fences_applied = h->fence.applied;
-	h->stats.last_fence_chunks = h->fence.last_chunks;
-	h->stats.last_fence_missing = h->fence.missing;
-	h->stats.last_fence_us = div_u64(h->fence.last_ns, NSEC_PER_USEC);
 	h->stats.total_pages += s->pages;
 	h->stats.total_ranges += s->ranges;
 	h->stats.last_duration_us = div_u64(ktime_get_ns() - start,
@@ -498,6 +494,7 @@ void vb_hint_work(struct work_struct *work)
 					    hint.work);
 	struct vb_hint_dev *h = &vb->hint;
 	u64 requested = READ_ONCE(h->requested_ns);
+	bool new_id;
 	u32 id;
 
 	vb_work_begin(vb, VB_WAKEUP_HINT);
@@ -505,12 +502,12 @@ void vb_hint_work(struct work_struct *work)
 	h->seen_seq = atomic_read(&h->cfg_seq);
 	h->seen_target = vb_hint_read_target(vb);
 	id = vb_hint_read_cmd_id(vb);
-	if (h->fence_pending && READ_ONCE(vb_hint_enabled) &&
-	    !vb_hint_id_is_new(h->last_id, id)) {
+	new_id = vb_hint_id_is_new(h->last_id, id);
+	if (h->fence_pending && READ_ONCE(vb_hint_enabled) && !new_id) {
 		h->fence_pending = false;
 		vb_hint_fence_prepare(vb);
 	}
-	if (vb_hint_id_is_new(h->last_id, id)) {
+	if (new_id) {
 		h->last_id = id;
 		if (READ_ONCE(vb_hint_enabled))
 			vb_hint_run(vb, id, requested);

@@ -66,6 +66,20 @@ static void vb_fence_free_probes(struct vb_hint_fence *f)
 	}
 }
 
+/* Replace the tables by @probes, @map and @wanted of @nr chunks. */
+static void vb_fence_set_tables(struct vb_hint_fence *f, struct page **probes,
+				unsigned long *map, unsigned long *wanted,
+				unsigned long nr)
+{
+	kvfree(f->probes);
+	bitmap_free(f->map);
+	bitmap_free(f->wanted);
+	f->probes = probes;
+	f->map = map;
+	f->wanted = wanted;
+	f->nr_chunks = nr;
+}
+
 /*
  * Size the tables for the memory there is now and the chunk size asked for;
  * a new chunk size gives every probe back. New chunks are wanted until a
@@ -100,13 +114,7 @@ static int vb_fence_resize(struct vb_hint_dev *h, unsigned int shift)
 		memcpy(probes, f->probes, f->nr_chunks * sizeof(*probes));
 		bitmap_copy(wanted, f->wanted, f->nr_chunks);
 	}
-	kvfree(f->probes);
-	bitmap_free(f->map);
-	bitmap_free(f->wanted);
-	f->probes = probes;
-	f->map = map;
-	f->wanted = wanted;
-	f->nr_chunks = nr;
+	vb_fence_set_tables(f, probes, map, wanted, nr);
 	return 0;
 }
 
@@ -161,18 +169,27 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 				continue;
 			tries[c]++;
 			f->probes[c] = vb_fence_take(r[i].pfn);
-			if (f->probes[c]) {
+			if (f->probes[c])
 				missing--;
-				f->probes_taken++;
-			} else {
-				f->probes_failed++;
-			}
 		}
 		cond_resched();
 	}
 	kfree(tries);
 	bitmap_zero(f->wanted, f->nr_chunks);
 	return missing;
+}
+
+/*
+ * Bring the tables up to date and take the probes wanted chunks lack; stores
+ * in *@missing how many of those still lack one. Called with lock held.
+ */
+static int vb_fence_refresh(struct vb_hint_dev *h, unsigned long *missing)
+{
+	int err = vb_fence_resize(h, vb_hint_fence_order());
+
+	if (!err)
+		*missing = vb_fence_acquire(h);
+	return err;
 }
 
 /*
@@ -183,18 +200,18 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 void vb_hint_fence_prepare(struct vb_device *vb)
 {
 	struct vb_hint_dev *h = &vb->hint;
-	struct vb_hint_fence *f = &h->fence;
+	unsigned long missing;
 
-	mutex_lock(&f->lock);
+	mutex_lock(&h->fence.lock);
 	h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
-	if (!vb_fence_resize(h, vb_hint_fence_order()))
-		f->missing = vb_fence_acquire(h);
-	mutex_unlock(&f->lock);
+	vb_fence_refresh(h, &missing);
+	mutex_unlock(&h->fence.lock);
 }
 
 /*
  * The sink's fence: hint every probe page under @id and wait until the
  * device has used them all. On success @fenced names the chunks it covered.
+ * Its figures go straight to the statistics: the hint work is their writer.
  */
 int vb_hint_fence(struct vb_hint_sink *sink, u32 id,
 		  struct vb_hint_fenced *fenced)
@@ -203,16 +220,15 @@ int vb_hint_fence(struct vb_hint_sink *sink, u32 id,
 	struct vb_hint_dev *h = &vb->hint;
 	struct vb_hint_fence *f = &h->fence;
 	struct vb_hint_range r[VB_HINT_SG_MAX];
-	unsigned long c, sent = 0;
+	unsigned long c, sent = 0, missing = 0;
 	unsigned int n = 0;
 	u64 start = ktime_get_ns();
 	int err;
 
 	mutex_lock(&f->lock);
-	err = vb_fence_resize(h, vb_hint_fence_order());
+	err = vb_fence_refresh(h, &missing);
 	if (err)
 		goto out;
-	f->missing = vb_fence_acquire(h);
 
 	bitmap_zero(f->map, f->nr_chunks);
 	for (c = 0; c < f->nr_chunks; c++) {
@@ -243,14 +259,15 @@ int vb_hint_fence(struct vb_hint_sink *sink, u32 id,
 			sent++;
 		}
 	}
-	f->applied++;
+	h->stats.fences_applied++;
 	fenced->map = f->map;
 	fenced->wanted = f->wanted;
 	fenced->nr_chunks = f->nr_chunks;
 	fenced->chunk_shift = f->chunk_shift;
 out:
-	f->last_chunks = sent;
-	f->last_ns = ktime_get_ns() - start;
+	h->stats.last_fence_chunks = sent;
+	h->stats.last_fence_missing = missing;
+	h->stats.last_fence_us = div_u64(ktime_get_ns() - start, NSEC_PER_USEC);
 	mutex_unlock(&f->lock);
 	return err;
 }
@@ -291,11 +308,5 @@ void vb_hint_fence_exit(struct vb_hint_fence *f)
 {
 	unregister_memory_notifier(&f->memory_nb);
 	vb_fence_free_probes(f);
-	kvfree(f->probes);
-	bitmap_free(f->map);
-	bitmap_free(f->wanted);
-	f->probes = NULL;
-	f->map = NULL;
-	f->wanted = NULL;
-	f->nr_chunks = 0;
+	vb_fence_set_tables(f, NULL, NULL, NULL, 0);
 }

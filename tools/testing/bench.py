@@ -69,6 +69,10 @@ def median_of(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
+def _met(ok):
+    return "met" if ok else "MISSED"
+
+
 def print_table(flavour, shape, results):
     print("\nkernel %s: %d MiB guest, %d MiB written and freed, %d MiB data set, downtime limit %d ms" % (
         flavour, shape.mem, shape.dirty, shape.hold, DOWNTIME_LIMIT_MS))
@@ -91,15 +95,14 @@ def print_table(flavour, shape, results):
         d, di = median_of(ours, "downtime"), median_of(intree, "downtime")
         print("  %4d MiB/s: bytes %.2fx init_on_free (<= 1.10: %s); time %.2fx in-tree (<= 0.60: %s); "
               "lowest free %.1f%% (>= 97: %s); downtime %.0f ms vs in-tree %.0f ms (%s)" % (
-                  bw, b, "met" if b <= 1.10 else "MISSED", t, "met" if t <= 0.60 else "MISSED",
-                  f, "met" if f >= 97 else "MISSED", d, di,
-                  "met" if d <= di and d <= DOWNTIME_LIMIT_MS else "MISSED"))
+                  bw, b, _met(b <= 1.10), t, _met(t <= 0.60), f, _met(f >= 97), d, di,
+                  _met(d <= di and d <= DOWNTIME_LIMIT_MS)))
         kvm = results[(bw, "ours-kvm")]
         b = median_of(kvm, "bytes") / median_of(iof, "bytes")
         f = min(r["free_pct"] for r in kvm)
         print("  %4d MiB/s, KVM dirty logging: bytes %.2fx init_on_free (<= 1.10: %s); lowest free %.1f%% "
               "(>= 97: %s); time %.2fx ours on TCG" % (
-                  bw, b, "met" if b <= 1.10 else "MISSED", f, "met" if f >= 97 else "MISSED",
+                  bw, b, _met(b <= 1.10), f, _met(f >= 97),
                   median_of(kvm, "time") / median_of(ours, "time")))
 
 
