@@ -3,13 +3,20 @@
 #
 # Build the QEMU that acts like the hosts our machines cannot run, once, into
 # the cache: Debian's QEMU source (the version of the installed
-# qemu-system-x86) with tools/testing/qemu-host-emulation.patch, which adds two
-# test-only switches, read from the environment of the source QEMU:
+# qemu-system-x86) with tools/testing/qemu-host-emulation.patch, which adds
+# test-only switches, read from QEMU's environment:
 #
 #   QEMU_TEST_KVM_DIRTY_LOG=1  dirty logging as on KVM with manual protection
 #                              (a page dirty at a sync is not logged again
 #                              until its chunk's dirty log is cleared)
 #   QEMU_TEST_DISCARD_HINTS=1  zero every hinted range on receipt (Firecracker)
+#   QEMU_TEST_BALLOON_STALL=F  while file F exists, leave inflate and deflate
+#                              messages unanswered (a device that hangs)
+#   QEMU_TEST_FREE_PAGE_VQ_SIZE=N  a free page queue of N entries instead of
+#                              1024 (a device other than QEMU)
+#
+# It also fixes a TCG bug of QEMU 10.0.2 that aborts the migration of a guest
+# with a second RAM block (a pc-dimm).
 #
 # Prints the path of the binary. The build is keyed by the QEMU version and
 # the patch, and a changed patch rebuilds only the files it touches.

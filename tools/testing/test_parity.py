@@ -300,22 +300,28 @@ test_free_page_reporting.cases = {
 }
 
 
-def _vmstat(g, name):
+def vmstat(g, name):
     return int(re.search(r"^%s (\d+)$" % name, g.check("cat /proc/vmstat"), re.M).group(1))
+
+
+def compactable_balloon(g):
+    """Inflate the balloon of a COMPACT_MEM_MIB guest to COMPACT_TARGET,
+    interleaved with free pages, where compaction moves its pages."""
+    pid = mig.fragment(g, FRAGMENT_MIB, FRAGMENT_EVERY)
+    g.set_balloon(COMPACT_TARGET)
+    _free(g, pid)
 
 
 def test_balloon_compaction(k):
     with k.guest(mem_mib=COMPACT_MEM_MIB) as g:
         load(k, g)
         total0, free0 = memory_kib(g)
-        pid = mig.fragment(g, FRAGMENT_MIB, FRAGMENT_EVERY)
-        g.set_balloon(COMPACT_TARGET)
-        _free(g, pid)
+        compactable_balloon(g)
         total1, _ = memory_kib(g)
-        moved0 = _vmstat(g, "balloon_migrate")
+        moved0 = vmstat(g, "balloon_migrate")
         for passes in range(1, COMPACT_PASSES + 1):
             g.check("echo 1 > /proc/sys/vm/compact_memory", timeout=300)
-            moved = _vmstat(g, "balloon_migrate") - moved0
+            moved = vmstat(g, "balloon_migrate") - moved0
             if moved:
                 break
         assert moved > 0, "%d compaction passes moved no balloon page:\n%s" % (

@@ -90,10 +90,15 @@ def setup():
 
 
 # Hosts the emulating QEMU (build-qemu.sh) can act like, and the switch in
-# its environment that makes it do so.
+# its environment that makes it do so; {sock_dir} is the guest's own socket
+# directory.
 HOSTS = {
-    "kvm-dirty-log": "QEMU_TEST_KVM_DIRTY_LOG",
-    "discard": "QEMU_TEST_DISCARD_HINTS",
+    "kvm-dirty-log": ("QEMU_TEST_KVM_DIRTY_LOG", "1"),
+    "discard": ("QEMU_TEST_DISCARD_HINTS", "1"),
+    # Inflate and deflate messages go unanswered while Guest.stall_file exists.
+    "stalling": ("QEMU_TEST_BALLOON_STALL", "{sock_dir}/stall"),
+    # A free page queue with fewer entries than a hint element's ranges.
+    "small-free-page-queue": ("QEMU_TEST_FREE_PAGE_VQ_SIZE", "16"),
 }
 # Where Debian's qemu-system-data, seabios and ipxe-qemu keep the firmware.
 FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios", "/usr/lib/ipxe/qemu")
@@ -552,24 +557,28 @@ class Guest:
     """
 
     def __init__(self, ver, initrd, mem_mib=1024, smp=2, balloon=None, append="",
-                 incoming=None, log_dir=None, boot_timeout=120, devices=(), host=None):
+                 incoming=None, log_dir=None, boot_timeout=120, devices=(), host=None,
+                 maxmem_mib=None):
         self.options = dict(ver=ver, initrd=initrd, mem_mib=mem_mib, smp=smp,
                             balloon=balloon, append=append, log_dir=log_dir,
-                            devices=list(devices), host=host)
-        self.ver, self.mem_mib = ver, mem_mib
+                            devices=list(devices), host=host, maxmem_mib=maxmem_mib)
+        self.ver, self.mem_mib, self.maxmem_mib = ver, mem_mib, maxmem_mib
         self.sock_dir = tempfile.mkdtemp(prefix="vb-")
+        self.stall_file = os.path.join(self.sock_dir, "stall")
         self.log_dir = _unused_dir(log_dir) if log_dir else self.sock_dir
         self.console = os.path.join(self.log_dir, "console.log")
         self.qmp = None
         self.shell = Shell(os.path.join(self.sock_dir, "shell.sock"), self._gone)
         self.argv = self._argv(initrd, smp, balloon, append, incoming, devices, host)
         env = dict(os.environ)
-        for switch in HOSTS.values():
+        for switch, _ in HOSTS.values():
             env.pop(switch, None)
+        switch = ""
         if host:
-            env[HOSTS[host]] = "1"
+            switch = "%s=%s" % (HOSTS[host][0], HOSTS[host][1].format(sock_dir=self.sock_dir))
+            env[HOSTS[host][0]] = switch.split("=", 1)[1]
         with open(os.path.join(self.log_dir, "qemu.log"), "w") as qlog:
-            qlog.write(("%s=1 " % HOSTS[host] if host else "") + " ".join(self.argv) + "\n")
+            qlog.write((switch + " " if switch else "") + " ".join(self.argv) + "\n")
             qlog.flush()
             try:
                 self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, stdout=qlog,
@@ -610,7 +619,9 @@ class Guest:
                 qemu += ["-L", d]
         argv = qemu + [
             "-accel", accel, "-machine", "q35",
-            "-m", "%dM" % self.mem_mib, "-smp", str(smp),
+            "-m", "%dM" % self.mem_mib + (",slots=4,maxmem=%dM" % self.maxmem_mib
+                                          if self.maxmem_mib else ""),
+            "-smp", str(smp),
             "-nographic", "-nodefaults", "-no-reboot",
             "-kernel", vmlinuz(self.ver), "-initrd", initrd,
             "-append", ("console=ttyS0 panic=-1 " + append).strip(),
