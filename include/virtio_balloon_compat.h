@@ -57,9 +57,9 @@ static inline unsigned int vb_pcp_list_order(unsigned int pindex)
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
 /*
  * struct virtqueue_info and the virtio_find_vqs() that takes it arrived in
- * 6.11; older kernels take parallel arrays of callbacks and names. A NULL
- * name skips the queue in both, which keeps later queue indices aligned with
- * the device's.
+ * 6.11; older kernels take parallel arrays of callbacks and names. In both,
+ * an entry with a NULL name gets no queue and no queue number: the numbers
+ * go to the named entries in turn (see vb_init_vqs()).
  */
 struct virtqueue_info {
 	const char *name;

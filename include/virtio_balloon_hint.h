@@ -52,7 +52,10 @@ struct vb_hint_cursor {
 	int order;
 	unsigned int zone_idx;
 	int mt;
-	struct page *last;	/* last entry read in this list, or NULL */
+	unsigned long last_pfn;	/* last entry read in this list, if has_last */
+	bool has_last;
+	unsigned long hotplug_gen; /* memory hotplug events seen at last step */
+	unsigned int hotplug_restarts; /* steps that found hotplug events since */
 	unsigned long visits;	/* entries read in this list so far */
 	unsigned long visits_max; /* bound that guarantees the walk ends */
 	bool pcp;		/* reading the per-CPU lists */
@@ -67,6 +70,8 @@ struct vb_hint_step {
 	u64 lock_ns;
 };
 
+int vb_hint_walk_init(void);
+void vb_hint_walk_exit(void);
 unsigned int vb_hint_collect_zones(struct zone **zones, unsigned int max);
 void vb_hint_cursor_init(struct vb_hint_cursor *cur, struct zone **zones,
 			 unsigned int nr_zones, unsigned int min_order);

@@ -81,6 +81,7 @@ struct vb_hint_stats {
 	u64 last_fence_missing;	/* wanted chunks it found no probe page for */
 	u64 last_fence_us;	/* taking probes, and the host applying them */
 	u64 last_unfenced_pages; /* free pages left unhinted: no fence there */
+	u64 walk_hotplug_restarts; /* cursors restarted by memory hotplug */
 };
 
 /*
@@ -161,13 +162,15 @@ struct vb_device {
 
 	/*
 	 * balloon_lock serialises inflation and deflation and protects
-	 * num_pages, broken, vqs_ready and pfns[]. Held across a wait for the device (it is a
-	 * mutex), never taken in atomic context.
+	 * num_pages, broken, vqs_ready, migrated_unacked and pfns[]. Held
+	 * across a wait for the device (it is a mutex), never taken in atomic
+	 * context.
 	 */
 	struct mutex balloon_lock;
 	unsigned int num_pages;		/* in 4 KiB units, as the device counts */
 	bool broken;			/* the device stopped acknowledging */
 	bool vqs_ready;			/* the queues exist and may be used */
+	struct page *migrated_unacked;	/* moved out unacknowledged; see vb_migratepage() */
 	__virtio32 pfns[VB_PFNS_PER_MSG];
 
 	/* Woken by the inflate and deflate queue callbacks. */
@@ -215,6 +218,7 @@ int vb_reporting_init(struct vb_device *vb);
 void vb_reporting_exit(struct vb_device *vb);
 
 /* balloon_hint.c */
+extern const struct attribute_group vb_hint_group;
 extern const struct kernel_param_ops vb_hinting_ops;
 extern const struct kernel_param_ops vb_min_order_ops;
 extern const struct kernel_param_ops vb_budget_ops;

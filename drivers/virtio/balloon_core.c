@@ -105,12 +105,12 @@ static void vb_config_changed(struct virtio_device *vdev)
 }
 
 /*
- * Ask for the queues the device has, in its order and without gaps: a
- * queue's number is its rank among the queues asked for. Gaps (an unnamed
- * entry) are legal but the PCI transport of Debian's 6.12.95 files the
- * queues after a gap under the wrong index and dereferences NULL when it
- * deletes them (rmmod of the in-tree driver oopses with free page reporting
- * but no hinting).
+ * Ask for the queues the device has, in its order and without gaps. The
+ * transport gives queue numbers only to named entries, in turn (in 6.1 and
+ * 6.12 alike: vp_find_vqs_msix() and _intx() skip an unnamed entry without
+ * counting it), so a queue's number is its rank among the queues asked for.
+ * An unnamed entry in the middle would not hold a number open: every queue
+ * after it would get the device's number of the queue before it.
  *
  * QEMU creates a queue for each feature it offers, negotiated or not. When
  * validate() declined an offered FREE_PAGE_HINT (page_poison, init_on_free),
@@ -182,12 +182,18 @@ err_del_vqs:
 	return err;
 }
 
-/* Forget the queues; nothing may use them from here on. */
-static void vb_del_vqs(struct vb_device *vb)
+/* From here on nothing is sent: compaction gives up on balloon pages. */
+static void vb_close_queues(struct vb_device *vb)
 {
 	mutex_lock(&vb->balloon_lock);
 	vb->vqs_ready = false;
 	mutex_unlock(&vb->balloon_lock);
+}
+
+/* Forget the queues. */
+static void vb_del_vqs(struct vb_device *vb)
+{
+	vb_close_queues(vb);
 	vb->vdev->config->del_vqs(vb->vdev);
 }
 
@@ -217,6 +223,12 @@ static int vb_up(struct vb_device *vb)
 
 	vb_allow_work(vb);
 	vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
+	/*
+	 * On restore, work was refused until now: the device may already have
+	 * returned the statistics buffer, and only stats_work queues it again.
+	 */
+	if (vb->stats_vq)
+		vb_queue_work(vb, &vb->stats_work, VB_WAKEUP_STATS);
 	/* A request may have come while the driver could not take it. */
 	vb_hint_config_changed(vb);
 	return 0;
@@ -224,6 +236,7 @@ static int vb_up(struct vb_device *vb)
 err_oom_exit:
 	vb_oom_exit(vb);
 err_reset:
+	vb_close_queues(vb);
 	virtio_reset_device(vb->vdev);
 	vb_del_vqs(vb);
 	return err;
@@ -232,8 +245,10 @@ err_reset:
 /*
  * Take the device down in the reverse order of vb_up() and give every page
  * back to the guest. Pages the device did not acknowledge are released only
- * after the reset, when the device can no longer act on them. Remove and
- * freeze.
+ * after the reset, when the device can no longer act on them. The queues
+ * close before the reset: a message queued to a reset device would never be
+ * acknowledged, and its sender would wait VB_ACK_TIMEOUT under balloon_lock.
+ * Remove and freeze.
  */
 static void vb_down(struct vb_device *vb)
 {
@@ -241,6 +256,7 @@ static void vb_down(struct vb_device *vb)
 	vb_oom_exit(vb);
 	vb_stop_work(vb);
 	vb_deflate_all(vb);
+	vb_close_queues(vb);
 	virtio_reset_device(vb->vdev);
 	vb_release_unacked(vb);
 	vb_del_vqs(vb);
@@ -375,7 +391,17 @@ static const struct virtio_device_id vb_id_table[] = {
 	{ 0 },
 };
 
+/*
+ * The driver core creates these before it announces the binding and removes
+ * them before remove(): no reader of them outlives the device's data.
+ */
+static const struct attribute_group *vb_dev_groups[] = {
+	&vb_hint_group,
+	NULL,
+};
+
 static struct virtio_driver vb_driver = {
+	.driver.dev_groups = vb_dev_groups,
 	.feature_table = vb_features,
 	.feature_table_size = ARRAY_SIZE(vb_features),
 	.driver.name = KBUILD_MODNAME,
@@ -390,7 +416,31 @@ static struct virtio_driver vb_driver = {
 #endif
 };
 
-module_virtio_driver(vb_driver);
+static int __init vb_init(void)
+{
+	int err;
+
+	err = vb_hint_walk_init();
+	if (err)
+		return err;
+	err = register_virtio_driver(&vb_driver);
+	if (err)
+		goto err_walk_exit;
+	return 0;
+
+err_walk_exit:
+	vb_hint_walk_exit();
+	return err;
+}
+
+static void __exit vb_exit(void)
+{
+	unregister_virtio_driver(&vb_driver);
+	vb_hint_walk_exit();
+}
+
+module_init(vb_init);
+module_exit(vb_exit);
 MODULE_DEVICE_TABLE(virtio, vb_id_table);
 MODULE_DESCRIPTION("Virtio balloon driver with memory-neutral free page hinting");
 MODULE_LICENSE("GPL");

@@ -24,6 +24,7 @@
 #include <linux/slab.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
+#include <xen/xen.h>
 
 #include "virtio_balloon_internal.h"
 
@@ -189,6 +190,19 @@ static bool vb_host_is_firecracker(void)
 }
 
 /*
+ * Why the queues would map hints for DMA, or NULL. A hint names pages the
+ * driver does not own: under Xen, virtio rings go through the DMA API even
+ * without ACCESS_PLATFORM, and a bounce buffer copied back on unmap would
+ * write into pages the guest may have reused since.
+ */
+static const char *vb_hint_dma_blocker(void)
+{
+	if (xen_domain())
+		return "Xen maps virtio buffers through the DMA API";
+	return NULL;
+}
+
+/*
  * Why hinting cannot be offered on this guest, or NULL. A hinted page is not
  * sent, so after migration it holds zeros or older contents; that breaks any
  * guest that trusts the contents of free pages.
@@ -199,6 +213,8 @@ const char *vb_hint_blocker(void)
 		return "page_poison";
 	if (want_init_on_free())
 		return "init_on_free";
+	if (vb_hint_dma_blocker())
+		return vb_hint_dma_blocker();
 	return vb_hint_host_blocker();
 }
 
@@ -366,16 +382,22 @@ static int vb_hint_send_id(struct vb_hint_sink *sink, u32 id)
 	return vb_hint_add(vb, &sg, 1, true, h->session.id);
 }
 
-/* Queue @n ranges as hints under @id, VB_HINT_SG_MAX per element. */
+/*
+ * Queue @n ranges as hints under @id, VB_HINT_SG_MAX per element, or fewer on
+ * a queue with fewer descriptors than that: the driver never uses indirect
+ * descriptors (see vb_validate()), so an element takes one per range.
+ */
 int vb_hint_queue_ranges(struct vb_device *vb, const struct vb_hint_range *r,
 			 unsigned int n, u32 id)
 {
 	struct vb_hint_dev *h = &vb->hint;
+	unsigned int per_elem = min_t(unsigned int, VB_HINT_SG_MAX,
+				      virtqueue_get_vring_size(h->vq));
 	unsigned int i, j, k;
 	int err;
 
 	for (i = 0; i < n; i += k) {
-		k = min_t(unsigned int, n - i, VB_HINT_SG_MAX);
+		k = min_t(unsigned int, n - i, per_elem);
 		sg_init_table(h->sg, k);
 		for (j = 0; j < k; j++)
 			sg_set_page(&h->sg[j], pfn_to_page(r[i + j].pfn),
@@ -463,6 +485,7 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 		vb_hint_cursor_init(&h->cursor, h->zones, h->nr_zones,
 				    s->min_order);
 		end = vb_hint_session_run(s, &h->cursor, &h->sink);
+		h->stats.walk_hotplug_restarts += h->cursor.hotplug_restarts;
 	}
 
 	h->stats.ended[end]++;
@@ -540,6 +563,11 @@ void vb_hint_vq_done(struct virtqueue *vq)
 void vb_hint_start(struct vb_device *vb, struct virtqueue *vq)
 {
 	vb->hint.vq = vq;
+	/*
+	 * After restore the device may be a new one (hibernation resumed in a
+	 * fresh QEMU), whose ids start again from the first: any id is new.
+	 */
+	vb->hint.last_id = 0;
 	if (vq) {
 		virtqueue_disable_cb(vq);
 		/* The first work item takes the fence's probe pages. */
@@ -595,6 +623,7 @@ VB_HINT_STAT_ATTR(last_fence_chunks, last_fence_chunks);
 VB_HINT_STAT_ATTR(last_fence_missing, last_fence_missing);
 VB_HINT_STAT_ATTR(last_fence_us, last_fence_us);
 VB_HINT_STAT_ATTR(last_unfenced_pages, last_unfenced_pages);
+VB_HINT_STAT_ATTR(walk_hotplug_restarts, walk_hotplug_restarts);
 
 static ssize_t status_show(struct device *dev, struct device_attribute *attr,
 			   char *buf)
@@ -637,10 +666,11 @@ static struct attribute *vb_hint_attrs[] = {
 	&dev_attr_last_fence_missing.attr,
 	&dev_attr_last_fence_us.attr,
 	&dev_attr_last_unfenced_pages.attr,
+	&dev_attr_walk_hotplug_restarts.attr,
 	NULL,
 };
 
-static const struct attribute_group vb_hint_group = {
+const struct attribute_group vb_hint_group = {
 	.name = "free_page_hint",
 	.attrs = vb_hint_attrs,
 };
@@ -656,9 +686,9 @@ bool vb_hint_offered(struct virtio_device *vdev)
 }
 
 /*
- * Allocate what sessions need and publish the statistics. validate() has
- * already declined the feature if vb_hint_blocker() objects; say so here if
- * the device offered it.
+ * Allocate what sessions need; the driver core publishes the statistics.
+ * validate() has already declined the feature if vb_hint_blocker() objects;
+ * say so here if the device offered it.
  */
 int vb_hint_init(struct vb_device *vb)
 {
@@ -675,6 +705,10 @@ int vb_hint_init(struct vb_device *vb)
 	if (h->blocked_by && vb_hint_host_blocker())
 		dev_info(&vdev->dev,
 			 "free page hinting off: %s, and a page the guest reuses before the host discards it would be lost\n",
+			 blocker);
+	else if (h->blocked_by && vb_hint_dma_blocker())
+		dev_info(&vdev->dev,
+			 "free page hinting off: %s, and hinted pages are not the driver's to map\n",
 			 blocker);
 	else if (h->blocked_by)
 		dev_info(&vdev->dev,
@@ -693,13 +727,8 @@ int vb_hint_init(struct vb_device *vb)
 	err = vb_hint_fence_init(&h->fence);
 	if (err)
 		goto err_free_batch;
-	err = sysfs_create_group(&vdev->dev.kobj, &vb_hint_group);
-	if (err)
-		goto err_fence_exit;
 	return 0;
 
-err_fence_exit:
-	vb_hint_fence_exit(&h->fence);
 err_free_batch:
 	kfree(h->batch);
 err_free_zones:
@@ -709,7 +738,6 @@ err_free_zones:
 
 void vb_hint_exit(struct vb_device *vb)
 {
-	sysfs_remove_group(&vb->vdev->dev.kobj, &vb_hint_group);
 	vb_hint_fence_exit(&vb->hint.fence);
 	kfree(vb->hint.batch);
 	kfree(vb->hint.zones);

@@ -157,35 +157,85 @@ static void vb_release_pages(struct vb_device *vb, struct list_head *pages)
 }
 
 /*
+ * Take up to @n pages off the balloon list into @pages, as
+ * balloon_page_list_dequeue() does, but without counting them as deflated:
+ * they leave the balloon only once the device acknowledges, and go back into
+ * it if it does not. Pages that compaction holds isolated are not on the list.
+ */
+static unsigned int vb_take_pages(struct balloon_dev_info *info,
+				  struct list_head *pages, unsigned int n)
+{
+	struct page *page, *next;
+	unsigned long flags;
+	unsigned int taken = 0;
+
+	spin_lock_irqsave(&info->pages_lock, flags);
+	list_for_each_entry_safe(page, next, &info->pages, lru) {
+		if (taken == n)
+			break;
+		/* Locked: compaction is about to isolate it. */
+		if (!trylock_page(page))
+			continue;
+		list_del(&page->lru);
+		balloon_page_finalize(page);
+		list_add(&page->lru, pages);
+		unlock_page(page);
+		taken++;
+	}
+	spin_unlock_irqrestore(&info->pages_lock, flags);
+	return taken;
+}
+
+/* Put pages taken by vb_take_pages() back into the balloon, uncounted. */
+static void vb_return_pages(struct balloon_dev_info *info,
+			    struct list_head *pages)
+{
+	struct page *page, *next;
+	unsigned long flags;
+
+	spin_lock_irqsave(&info->pages_lock, flags);
+	list_for_each_entry_safe(page, next, pages, lru) {
+		/* Nobody else can hold a page that is on no list. */
+		bool locked = trylock_page(page);
+
+		WARN_ON_ONCE(!locked);
+		list_del(&page->lru);
+		balloon_page_insert(info, page);
+		if (locked)
+			unlock_page(page);
+	}
+	spin_unlock_irqrestore(&info->pages_lock, flags);
+}
+
+/*
  * Move up to @want 4 KiB units from the balloon back to the guest; returns
  * how many moved. The device hears of the pages before the guest may use
- * them; if it does not answer they go back into the balloon.
+ * them; if it does not answer they go back into the balloon, and the vmstat
+ * counters never saw them leave.
  */
 unsigned int vb_deflate(struct vb_device *vb, unsigned int want)
 {
-	LIST_HEAD(freed);
+	LIST_HEAD(taken);
 	struct page *page;
 	unsigned int n = 0;
 
 	mutex_lock(&vb->balloon_lock);
 	want = min3(want, vb->num_pages, (unsigned int)VB_PFNS_PER_MSG);
-	while (n + VB_PAGES_PER_PAGE <= want) {
-		/* NULL while compaction holds the remaining pages isolated. */
-		page = balloon_page_dequeue(&vb->pages);
-		if (!page)
-			break;
+	/* None while compaction holds the remaining pages isolated. */
+	if (!vb_take_pages(&vb->pages, &taken, want / VB_PAGES_PER_PAGE))
+		goto out;
+	list_for_each_entry(page, &taken, lru)
 		vb_add_pfns(vb, &n, page);
-		list_add(&page->lru, &freed);
-	}
 
-	if (n && vb_tell_host(vb, vb->deflate_vq, n)) {
-		while ((page = balloon_page_pop(&freed)))
-			balloon_page_enqueue(&vb->pages, page);
+	if (vb_tell_host(vb, vb->deflate_vq, n)) {
+		vb_return_pages(&vb->pages, &taken);
 		n = 0;
 	} else {
+		count_vm_events(BALLOON_DEFLATE, n / VB_PAGES_PER_PAGE);
 		vb->num_pages -= n;
-		vb_release_pages(vb, &freed);
+		vb_release_pages(vb, &taken);
 	}
+out:
 	mutex_unlock(&vb->balloon_lock);
 	return n;
 }
@@ -248,7 +298,9 @@ void vb_deflate_all(struct vb_device *vb)
 
 /*
  * After the reset of a device that stopped answering, the pages still in the
- * balloon are the guest's again: the device no longer acts on them.
+ * balloon are the guest's again: the device no longer acts on them. So is a
+ * page that compaction moved out of the balloon without the device's
+ * acknowledgment.
  */
 void vb_release_unacked(struct vb_device *vb)
 {
@@ -270,6 +322,11 @@ void vb_release_unacked(struct vb_device *vb)
 		vb->num_pages -= VB_PAGES_PER_PAGE;
 		n += VB_PAGES_PER_PAGE;
 	}
+	if (vb->migrated_unacked) {
+		list_add(&vb->migrated_unacked->lru, &freed);
+		vb->migrated_unacked = NULL;
+		n += VB_PAGES_PER_PAGE;
+	}
 	vb_release_pages(vb, &freed);
 	mutex_unlock(&vb->balloon_lock);
 	if (n)
@@ -283,7 +340,15 @@ void vb_release_unacked(struct vb_device *vb)
  * Compaction moves a balloon page: the new page enters the balloon and the
  * device hears of it before it hears that the old one left, so the device
  * never holds fewer pages than the guest thinks. Gives up (-EAGAIN) rather
- * than wait for a resize in progress.
+ * than wait for a resize in progress, and on a device that stopped answering.
+ *
+ * If the device does not acknowledge either message, the old page may still
+ * be the host's, and the guest must not reuse it. Failing the migration would
+ * not keep it: by then the new page is in the balloon, and the caller would
+ * reuse it as a free page (6.1's compaction_free() ignores our reference). So
+ * the migration succeeds, and the old page is kept, with the balloon's
+ * reference, in migrated_unacked until the device is reset. The failure
+ * marked the device broken, so there is at most one such page.
  */
 static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
 			  struct page *page, enum migrate_mode mode)
@@ -291,19 +356,16 @@ static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
 	struct vb_device *vb = container_of(info, struct vb_device, pages);
 	unsigned long flags;
 	unsigned int n = 0;
+	int err;
 
 	if (!mutex_trylock(&vb->balloon_lock))
 		return -EAGAIN;
-	if (!vb_queues_usable(vb)) {
+	if (!vb_queues_usable(vb) || WARN_ON_ONCE(vb->migrated_unacked)) {
 		mutex_unlock(&vb->balloon_lock);
 		return -EAGAIN;
 	}
 
 	get_page(newpage);
-	if (page_zone(page) != page_zone(newpage)) {
-		vb_account(vb, page, 1);
-		vb_account(vb, newpage, -1);
-	}
 	spin_lock_irqsave(&info->pages_lock, flags);
 	balloon_page_insert(info, newpage);
 	info->isolated_pages--;
@@ -311,14 +373,27 @@ static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
 	spin_unlock_irqrestore(&info->pages_lock, flags);
 
 	vb_add_pfns(vb, &n, newpage);
-	vb_tell_host(vb, vb->inflate_vq, n);
-	n = 0;
-	vb_add_pfns(vb, &n, page);
-	vb_tell_host(vb, vb->deflate_vq, n);
+	err = vb_tell_host(vb, vb->inflate_vq, n);
+	if (!err) {
+		n = 0;
+		vb_add_pfns(vb, &n, page);
+		err = vb_tell_host(vb, vb->deflate_vq, n);
+	}
+	if (err) {
+		vb_account(vb, newpage, -1);
+		vb->migrated_unacked = page;
+		dev_warn(&vb->vdev->dev,
+			 "page migration not acknowledged: pfn %#lx stays out of use until the device is reset\n",
+			 page_to_pfn(page));
+	} else if (page_zone(page) != page_zone(newpage)) {
+		vb_account(vb, page, 1);
+		vb_account(vb, newpage, -1);
+	}
 	mutex_unlock(&vb->balloon_lock);
 
 	balloon_page_finalize(page);
-	put_page(page);
+	if (!err)
+		put_page(page);
 	return MIGRATEPAGE_SUCCESS;
 }
 

@@ -26,15 +26,86 @@
  * budget's worth of entries from the largest order down; entries beyond it
  * are left unhinted, since a cursor in a list that the owning CPU reorders at
  * every allocation could not be checked.
+ *
+ * Memory hotplug changes what the walk reads. Offlining a memory block takes
+ * its pages off the free lists and, when that empties the zone, frees the
+ * zone's per-CPU lists (zone_pcp_reset()); onlining into an empty zone
+ * replaces them (setup_zone_pageset()); removing an offline block frees its
+ * memmap. A session may sleep for seconds between two steps, so each step
+ * runs under vb_hint_hotplug_lock held for reading, and a memory notifier
+ * takes it for writing at every online and offline event:
+ * - every event bumps a generation, and a cursor from an older one forgets
+ *   its last entry and reads the list again from its head. The cursor keeps
+ *   a pfn, looked at only while the generation is unchanged, so it never
+ *   names a page of a block that went offline, let alone one whose memmap
+ *   is gone;
+ * - between an operation's GOING_ event and its last one, the per-CPU lists
+ *   are skipped: a zone's per-CPU pointer changes only inside one.
+ * The zones themselves are never freed (pg_data_t outlives offlining), so the
+ * zone list collected at session start stays readable; a zone that emptied
+ * meanwhile has no free entry, and one populated meanwhile waits for the
+ * next session.
  */
 
 #include <linux/cpumask.h>
 #include <linux/ktime.h>
+#include <linux/memory.h>
 #include <linux/mm.h>
 #include <linux/nodemask.h>
+#include <linux/rwsem.h>
 #include <linux/sort.h>
 
 #include "virtio_balloon_hint.h"
+
+/*
+ * Held for reading across each walk step, for writing by the memory notifier;
+ * protects vb_hint_hotplug_gen and vb_hint_hotplug_busy.
+ */
+static DECLARE_RWSEM(vb_hint_hotplug_lock);
+static unsigned long vb_hint_hotplug_gen;	/* online/offline events seen */
+static unsigned int vb_hint_hotplug_busy;	/* operations between GOING_ and end */
+
+static int vb_hint_memory_notify(struct notifier_block *nb,
+				 unsigned long action, void *arg)
+{
+	down_write(&vb_hint_hotplug_lock);
+	vb_hint_hotplug_gen++;
+	switch (action) {
+	case MEM_GOING_ONLINE:
+	case MEM_GOING_OFFLINE:
+		vb_hint_hotplug_busy++;
+		break;
+	case MEM_ONLINE:
+	case MEM_CANCEL_ONLINE:
+	case MEM_OFFLINE:
+	case MEM_CANCEL_OFFLINE:
+		/* Zero if the operation began before we registered. */
+		if (vb_hint_hotplug_busy)
+			vb_hint_hotplug_busy--;
+		break;
+	}
+	up_write(&vb_hint_hotplug_lock);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block vb_hint_memory_nb = {
+	.notifier_call = vb_hint_memory_notify,
+};
+
+/*
+ * Module load and unload. An online or offline already under way when the
+ * module loads is not known to be busy; only the per-CPU phase of a session
+ * that starts before it ends could read a pointer it replaces.
+ */
+int vb_hint_walk_init(void)
+{
+	return register_memory_notifier(&vb_hint_memory_nb);
+}
+
+void vb_hint_walk_exit(void)
+{
+	unregister_memory_notifier(&vb_hint_memory_nb);
+}
 
 /* The order of a free block; valid only while PageBuddy() holds. */
 static unsigned int vb_buddy_order(struct page *page)
@@ -69,6 +140,8 @@ void vb_hint_cursor_init(struct vb_hint_cursor *cur, struct zone **zones,
 	cur->order = NR_PAGE_ORDERS - 1;
 	cur->done = !nr_zones || min_order >= NR_PAGE_ORDERS;
 	cur->only_mt = -1;
+	/* Unlocked: an event missed here only counts as one restart more. */
+	cur->hotplug_gen = data_race(vb_hint_hotplug_gen);
 }
 
 /*
@@ -82,7 +155,7 @@ void vb_hint_cursor_only(struct vb_hint_cursor *cur, int mt)
 
 static void vb_hint_start_list(struct vb_hint_cursor *cur)
 {
-	cur->last = NULL;
+	cur->has_last = false;
 	cur->visits = 0;
 	cur->visits_max = 0;
 }
@@ -129,15 +202,19 @@ static unsigned int vb_hint_pcp_step(struct vb_hint_cursor *cur,
 				     struct vb_hint_step *step)
 {
 	struct zone *zone = cur->zones[cur->zone_idx];
-	struct per_cpu_pages *pcp = per_cpu_ptr(zone->per_cpu_pageset, cur->cpu);
+	struct per_cpu_pages *pcp;
 	unsigned long flags;
 	unsigned int n = 0;
 	int pindex;
 	u64 start;
 
+	pcp = per_cpu_ptr(READ_ONCE(zone->per_cpu_pageset), cur->cpu);
 	vb_hint_next_cpu(cur);
-	/* As for the buddy lists, an unlocked look skips empty lists. */
-	if (!data_race(pcp->count))
+	/*
+	 * An online or offline may be replacing the pointer just read. As for
+	 * the buddy lists, an unlocked look skips empty lists.
+	 */
+	if (vb_hint_hotplug_busy || !data_race(pcp->count))
 		return 0;
 
 	spin_lock_irqsave(&pcp->lock, flags);
@@ -163,15 +240,19 @@ static unsigned int vb_hint_pcp_step(struct vb_hint_cursor *cur,
 
 /*
  * The list node after the last entry read, or the head of the list when the
- * last entry is no longer where the cursor left it. Called under zone->lock.
+ * last entry is no longer where the cursor left it. Called under zone->lock,
+ * in the hotplug generation the entry was read in.
  */
 static struct list_head *vb_hint_resume(struct vb_hint_cursor *cur,
 					struct zone *zone,
 					struct list_head *head)
 {
-	struct page *last = cur->last;
+	struct page *last;
 
-	if (last && PageBuddy(last) && vb_buddy_order(last) == cur->order &&
+	if (!cur->has_last)
+		return head->next;
+	last = pfn_to_page(cur->last_pfn);
+	if (PageBuddy(last) && vb_buddy_order(last) == cur->order &&
 	    page_zone(last) == zone)
 		return last->buddy_list.next;
 	return head->next;
@@ -184,29 +265,17 @@ static bool vb_hint_is_list_head(struct free_area *area, struct list_head *pos)
 	       pos < &area->free_list[MIGRATE_TYPES];
 }
 
-/*
- * One acquisition of one zone's lock: read up to @budget free-list entries of
- * the current order, store their ranges in @out and return how many. Work
- * under the lock is bounded by @budget entries plus one look at each of the
- * MIGRATE_TYPES list heads. In the per-CPU phase, the same for one CPU's
- * lists of one zone.
- */
-unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur, unsigned int budget,
-			       struct vb_hint_range *out,
-			       struct vb_hint_step *step)
+/* The buddy-list half of vb_hint_walk_step(). */
+static unsigned int vb_hint_buddy_step(struct vb_hint_cursor *cur,
+				       unsigned int budget,
+				       struct vb_hint_range *out,
+				       struct vb_hint_step *step)
 {
 	struct free_area *area;
 	struct zone *zone;
 	unsigned long flags;
 	unsigned int n = 0;
 	u64 start;
-
-	step->visited = 0;
-	step->lock_ns = 0;
-	if (cur->done)
-		return 0;
-	if (cur->pcp)
-		return vb_hint_pcp_step(cur, budget, out, step);
 
 	zone = cur->zones[cur->zone_idx];
 	area = &zone->free_area[cur->order];
@@ -240,7 +309,8 @@ unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur, unsigned int budget,
 		}
 
 		page = list_entry(pos, struct page, buddy_list);
-		cur->last = page;
+		cur->last_pfn = page_to_pfn(page);
+		cur->has_last = true;
 		cur->visits++;
 		step->visited++;
 		out[n].pfn = page_to_pfn(page);
@@ -249,6 +319,38 @@ unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur, unsigned int budget,
 	}
 	step->lock_ns = ktime_get_ns() - start;
 	spin_unlock_irqrestore(&zone->lock, flags);
+	return n;
+}
+
+/*
+ * One acquisition of one zone's lock: read up to @budget free-list entries of
+ * the current order, store their ranges in @out and return how many. Work
+ * under the lock is bounded by @budget entries plus one look at each of the
+ * MIGRATE_TYPES list heads. In the per-CPU phase, the same for one CPU's
+ * lists of one zone. May sleep, for a memory hotplug event to finish.
+ */
+unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur, unsigned int budget,
+			       struct vb_hint_range *out,
+			       struct vb_hint_step *step)
+{
+	unsigned int n;
+
+	step->visited = 0;
+	step->lock_ns = 0;
+	if (cur->done)
+		return 0;
+
+	down_read(&vb_hint_hotplug_lock);
+	if (cur->hotplug_gen != vb_hint_hotplug_gen) {
+		cur->hotplug_gen = vb_hint_hotplug_gen;
+		cur->has_last = false;
+		cur->hotplug_restarts++;
+	}
+	if (cur->pcp)
+		n = vb_hint_pcp_step(cur, budget, out, step);
+	else
+		n = vb_hint_buddy_step(cur, budget, out, step);
+	up_read(&vb_hint_hotplug_lock);
 	return n;
 }
 
