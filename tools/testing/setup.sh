@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Install everything the build, the tests and the demo need on a Debian 12
-# machine, and unpack the guest kernels into the cache. Safe to run again: it
-# only does what is missing. Prints the resolved kernel versions on stdout as
-# "flavour version" lines (6.1 and 6.12).
+# machine, and unpack the guest kernels and their headers into the cache.
+# Safe to run again: it only does what is missing. Prints the resolved kernel
+# versions on stdout as "flavour version" lines (6.1 and 6.12).
 set -euo pipefail
 
 CACHE=${VB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/virtio-balloon}
@@ -44,9 +44,9 @@ K612=$(resolve /bookworm-backports)
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed'; }
-for p in gcc make sparse busybox-static cpio dkms kmod xz-utils zstd python3 \
+for p in gcc gcc-12 make sparse busybox-static cpio dkms kmod xz-utils zstd python3 \
 	 python3-matplotlib bc flex bison libelf-dev libssl-dev libc6-dev \
-	 linux-source-6.1 linux-source-6.12 "linux-headers-$K61"; do
+	 linux-source-6.1 linux-source-6.12; do
 	have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -54,7 +54,6 @@ if [ ${#need[@]} -gt 0 ]; then
 	$SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >&2
 fi
 bpo=()
-have "linux-headers-$K612" || bpo+=("linux-headers-$K612")
 if ! have qemu-system-x86 || ! dpkg-query -W -f='${Version}' qemu-system-x86 | grep -q '^1:1[0-9]'; then
 	bpo+=(qemu-system-x86)
 fi
@@ -78,6 +77,31 @@ for v in "$K61" "$K612"; do
 	rm -rf "$tmp"
 	# The package ships no modules.dep: the harness resolves dependencies.
 	depmod -b "$dir" "$v"
+	touch "$dir/.done"
+done
+
+# Headers, likewise unpacked into the cache: bookworm-backports' headers
+# package depends on its linux-image, so installing it would put a kernel on
+# the machine and make it the default boot entry. The -amd64 package, its
+# -common and kbuild packages go under one root; their symlinks are relative,
+# and the one absolute path (the Makefile's include) is pointed into it.
+mkdir -p "$CACHE/headers"
+for v in "$K61" "$K612"; do
+	dir=$CACHE/headers/$v
+	[ -e "$dir/.done" ] && continue
+	log "unpacking headers $v"
+	pkgs=("linux-headers-$v")
+	pkgs+=($(apt-cache depends "linux-headers-$v" |
+		 awk '$1 == "Depends:" && $2 ~ /^linux-(headers|kbuild)-/ { print $2 }'))
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -q "${pkgs[@]}" >&2)
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	for deb in "$tmp"/*.deb; do
+		dpkg-deb -x "$deb" "$dir"
+	done
+	rm -rf "$tmp"
+	sed -i "s|^include /usr/src/|include $dir/usr/src/|" "$dir/usr/src/linux-headers-$v/Makefile"
 	touch "$dir/.done"
 done
 

@@ -40,7 +40,7 @@ def test_builds_without_warnings_w1_and_sparse(ctx):
         for name in ("Kbuild", "drivers", "include"):
             src = os.path.join(vm.REPO, name)
             (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, os.path.join(out, name))
-        r = subprocess.run(["make", "-C", "/usr/src/linux-headers-" + ctx.ver, "M=" + out,
+        r = subprocess.run(["make", "-C", vm.headers_dir(ctx.ver), "M=" + out,
                             "W=1", "C=2", "modules"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert r.returncode == 0, "build failed:\n" + r.stdout[-3000:]
@@ -76,7 +76,7 @@ def test_make_install_puts_module_in_updates(ctx):
     work = tempfile.mkdtemp(prefix="vb-src-")
     try:
         vm.sh(["cp", "-a", vm.REPO + "/.", work])
-        vm.sh(["make", "-C", work, "KDIR=/usr/src/linux-headers-" + ctx.ver, "INSTALL_MOD_PATH=" + stage,
+        vm.sh(["make", "-C", work, "KDIR=" + vm.headers_dir(ctx.ver), "INSTALL_MOD_PATH=" + stage,
                "install"])
         ko = glob.glob(os.path.join(stage, "lib/modules", ctx.ver, "updates", "virtio_balloon.ko*"))
         assert ko, "no virtio_balloon.ko under updates/ after make install"
@@ -103,7 +103,8 @@ def test_dkms_builds_for_the_named_kernel(ctx):
         for name in ("Kbuild", "Makefile", "dkms.conf", "drivers", "include"):
             vm.sh(sudo + ["cp", "-a", os.path.join(vm.REPO, name), src])
         vm.sh(sudo + ["dkms", "add", "virtio_balloon/" + version])
-        vm.sh(sudo + ["dkms", "build", "virtio_balloon/" + version, "-k", ctx.ver])
+        vm.sh(sudo + ["dkms", "build", "virtio_balloon/" + version, "-k", ctx.ver,
+                      "--kernelsourcedir", vm.headers_dir(ctx.ver)])
         status = vm.sh(["dkms", "status", "virtio_balloon/" + version, "-k", ctx.ver])
         assert "built" in status, "dkms status: " + status
         ko = glob.glob("/var/lib/dkms/virtio_balloon/%s/%s/*/module/virtio_balloon.ko*" % (version, ctx.ver))

@@ -114,6 +114,11 @@ def kernel_dir(ver):
     return os.path.join(CACHE, "kernels", ver)
 
 
+def headers_dir(ver):
+    """The kernel headers (KDIR) setup.sh unpacked for guest kernel @ver."""
+    return os.path.join(CACHE, "headers", ver, "usr", "src", "linux-headers-" + ver)
+
+
 def modules_dir(ver):
     return os.path.join(kernel_dir(ver), "lib", "modules", ver)
 
@@ -167,7 +172,7 @@ def build_module(repo, ver):
             shutil.copy2(src, dst)
     log = os.path.join(out, "build.log")
     with open(log, "w") as f:
-        r = subprocess.run(["make", "-C", "/usr/src/linux-headers-" + ver, "M=" + out, "modules"],
+        r = subprocess.run(["make", "-C", headers_dir(ver), "M=" + out, "modules"],
                            stdout=f, stderr=subprocess.STDOUT)
     if r.returncode:
         with open(log) as f:
