@@ -7,8 +7,19 @@
 #ifndef _VIRTIO_BALLOON_COMPAT_H
 #define _VIRTIO_BALLOON_COMPAT_H
 
+/*
+ * Newer kernels replaced <linux/balloon_compaction.h> with <linux/balloon.h>
+ * and moved balloon page migration into the core, under the new symbol
+ * CONFIG_BALLOON_MIGRATION: code under CONFIG_BALLOON_COMPACTION would vanish
+ * and leave the core's migration callback unset. Refuse to build instead.
+ */
+#ifdef CONFIG_BALLOON_MIGRATION
+#error "virtio_balloon: this kernel's balloon core (<linux/balloon.h>) is not supported yet"
+#endif
+#include <linux/balloon_compaction.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
+#include <linux/page_reporting.h>
 #include <linux/version.h>
 #include <linux/virtio_config.h>
 #include <uapi/linux/virtio_balloon.h>
@@ -27,11 +38,25 @@
 #endif
 
 /*
- * 6.8 renamed the page orders: MAX_ORDER (one past the largest order) became
- * NR_PAGE_ORDERS, and MAX_PAGE_ORDER names the largest order itself.
+ * 6.8 renamed the page orders: NR_PAGE_ORDERS counts them, MAX_PAGE_ORDER
+ * names the largest. Before, MAX_ORDER was one past the largest order, except
+ * in 6.4 to 6.7, where it was the largest order itself; MAX_ORDER_NR_PAGES
+ * (the pages of a largest block) tells the two apart.
  */
 #ifndef NR_PAGE_ORDERS
+#if MAX_ORDER_NR_PAGES == (1 << MAX_ORDER)
+#define NR_PAGE_ORDERS (MAX_ORDER + 1)
+#else
 #define NR_PAGE_ORDERS MAX_ORDER
+#endif
+#endif
+
+/*
+ * The order free page reporting picks itself (pageblock_order): 0 until
+ * PAGE_REPORTING_ORDER_UNSPECIFIED arrived, after which 0 means order 0.
+ */
+#ifndef PAGE_REPORTING_ORDER_UNSPECIFIED
+#define PAGE_REPORTING_ORDER_UNSPECIFIED 0
 #endif
 
 /*

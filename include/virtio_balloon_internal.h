@@ -6,7 +6,6 @@
 #ifndef _VIRTIO_BALLOON_INTERNAL_H
 #define _VIRTIO_BALLOON_INTERNAL_H
 
-#include <linux/balloon_compaction.h>
 #include <linux/mutex.h>
 #include <linux/page_reporting.h>
 #include <linux/scatterlist.h>

@@ -85,6 +85,7 @@ int vb_reporting_init(struct vb_device *vb)
 		return -ENOSPC;
 	}
 	vb->reporting.report = vb_report;
+	vb->reporting.order = PAGE_REPORTING_ORDER_UNSPECIFIED;
 	return page_reporting_register(&vb->reporting);
 }
 
