@@ -213,9 +213,7 @@ const char *vb_hint_blocker(void)
 		return "page_poison";
 	if (want_init_on_free())
 		return "init_on_free";
-	if (vb_hint_dma_blocker())
-		return vb_hint_dma_blocker();
-	return vb_hint_host_blocker();
+	return vb_hint_dma_blocker() ?: vb_hint_host_blocker();
 }
 
 /*

@@ -62,45 +62,43 @@ if [ ${#bpo[@]} -gt 0 ]; then
 	$SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports "${bpo[@]}" >&2
 fi
 
-# Guest kernels: unpack the image packages into the cache instead of
-# installing them, so nothing touches the machine's own boot set-up.
-mkdir -p "$CACHE/kernels"
-for v in "$K61" "$K612"; do
-	dir=$CACHE/kernels/$v
-	[ -e "$dir/.done" ] && continue
-	log "unpacking guest kernel $v"
+# Download packages and unpack them all into one fresh directory, instead of
+# installing them: nothing touches the machine's own kernels or boot set-up.
+unpack() {
+	local dir=$1 tmp deb
+	shift
 	tmp=$(mktemp -d)
-	(cd "$tmp" && apt-get download -q "linux-image-$v" >&2)
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	dpkg-deb -x "$tmp"/linux-image-*.deb "$dir"
-	rm -rf "$tmp"
-	# The package ships no modules.dep: the harness resolves dependencies.
-	depmod -b "$dir" "$v"
-	touch "$dir/.done"
-done
-
-# Headers, likewise unpacked into the cache: bookworm-backports' headers
-# package depends on its linux-image, so installing it would put a kernel on
-# the machine and make it the default boot entry. The -amd64 package, its
-# -common and kbuild packages go under one root; their symlinks are relative,
-# and the one absolute path (the Makefile's include) is pointed into it.
-mkdir -p "$CACHE/headers"
-for v in "$K61" "$K612"; do
-	dir=$CACHE/headers/$v
-	[ -e "$dir/.done" ] && continue
-	log "unpacking headers $v"
-	pkgs=("linux-headers-$v")
-	pkgs+=($(apt-cache depends "linux-headers-$v" |
-		 awk '$1 == "Depends:" && $2 ~ /^linux-(headers|kbuild)-/ { print $2 }'))
-	tmp=$(mktemp -d)
-	(cd "$tmp" && apt-get download -q "${pkgs[@]}" >&2)
+	(cd "$tmp" && apt-get download -q "$@" >&2)
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	for deb in "$tmp"/*.deb; do
 		dpkg-deb -x "$deb" "$dir"
 	done
 	rm -rf "$tmp"
+}
+
+# Guest kernels.
+for v in "$K61" "$K612"; do
+	dir=$CACHE/kernels/$v
+	[ -e "$dir/.done" ] && continue
+	log "unpacking guest kernel $v"
+	unpack "$dir" "linux-image-$v"
+	# The package ships no modules.dep: the harness resolves dependencies.
+	depmod -b "$dir" "$v"
+	touch "$dir/.done"
+done
+
+# Headers, likewise: bookworm-backports' headers package depends on its
+# linux-image, so installing it would put a kernel on the machine and make it
+# the default boot entry. The -amd64 package, its -common and kbuild packages
+# go under one root; their symlinks are relative, and the one absolute path
+# (the Makefile's include) is pointed into it.
+for v in "$K61" "$K612"; do
+	dir=$CACHE/headers/$v
+	[ -e "$dir/.done" ] && continue
+	log "unpacking headers $v"
+	unpack "$dir" "linux-headers-$v" $(apt-cache depends "linux-headers-$v" |
+		awk '$1 == "Depends:" && $2 ~ /^linux-(headers|kbuild)-/ { print $2 }')
 	sed -i "s|^include /usr/src/|include $dir/usr/src/|" "$dir/usr/src/linux-headers-$v/Makefile"
 	touch "$dir/.done"
 done

@@ -17,7 +17,7 @@ import migration as mig
 import vm
 from test_balloon import assert_healthy, balloon_device, guest_stats, load, start_stats
 from test_parity import (COMPACT_BALLOON_MIB, COMPACT_MEM_MIB, COMPACT_PASSES, COMPACT_TARGET,
-                         compactable_balloon, vmstat)
+                         HIBERNATE_APPEND, compactable_balloon, freeze_restore, vmstat)
 from vm import MIB
 
 # Balloon pages interleaved with free pages, where compaction moves them.
@@ -180,11 +180,11 @@ def test_small_free_page_queue(k):
 
 def test_stats_after_restore(k):
     """Statistics keep coming after each of three freeze/restore cycles."""
-    with k.guest(mem_mib=1024, append="hibernate=nocompress") as g:
+    with k.guest(mem_mib=1024, append=HIBERNATE_APPEND) as g:
         load(k, g)
         start_stats(g, 1)
         for cycle in range(3):
-            g.check("echo devices > /sys/power/pm_test; echo disk > /sys/power/state", timeout=180)
+            freeze_restore(g)
             seen = guest_stats(g)["last-update"]
             vm.wait_for(lambda: guest_stats(g)["last-update"] >= seen + 2, 20, lambda: (
                 "cycle %d: statistics stuck at %d" % (cycle, guest_stats(g)["last-update"])),

@@ -62,9 +62,10 @@ def _guest(k, **options):
     return g
 
 
-def _slow_hinting(g):
-    """Make the hinting sessions of @g last seconds (see FRAGMENT_MIB)."""
-    mig.fragment(g, FRAGMENT_MIB)
+def slow_hinting(g, mib=FRAGMENT_MIB):
+    """Make the hinting sessions of @g last seconds (see FRAGMENT_MIB):
+    @mib fragmented, one free-list entry per lock acquisition."""
+    mig.fragment(g, mib)
     g.check("echo %d > %shint_lock_budget" % (SLOW_BUDGET, PARAMS))
 
 
@@ -156,7 +157,7 @@ def _reload(g):
 
 def test_unload_while_hinting(k):
     with _guest(k) as src:
-        _slow_hinting(src)
+        slow_hinting(src)
         before = memory_kib(src)
         dst, (started, ended, status) = _migrate_with(
             src, lambda: _when_hinting(src, "rmmod virtio_balloon"))
@@ -251,7 +252,7 @@ def _pci_address(g):
 
 def test_remove_while_hinting(k):
     with _guest(k, balloon=SLOT_BALLOON, devices=SLOT) as src:
-        _slow_hinting(src)
+        slow_hinting(src)
         bdf = _pci_address(src)
         before = memory_kib(src)
 
@@ -284,7 +285,7 @@ def test_remove_while_hinting(k):
 
 def test_target_change_while_hinting(k):
     with _guest(k) as src:
-        _slow_hinting(src)
+        slow_hinting(src)
         before = memory_kib(src)
         target = FULL - 256 * MIB
 

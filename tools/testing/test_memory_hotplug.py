@@ -19,7 +19,7 @@ tlb_reset_dirty_range_all(); qemu-host-emulation.patch fixes that).
 import migration as mig
 import vm
 from test_balloon import memory_kib
-from test_faults import LEAK_KIB, PARAMS, SLOW_BUDGET
+from test_faults import LEAK_KIB, slow_hinting
 from vm import MIB
 
 MEM_MIB = 1024
@@ -62,8 +62,7 @@ def test_offline_online_and_remove_while_hinting(k):
         total0, _ = memory_kib(g)
         assert total0 > MEM_MIB * 1024, "MemTotal %d KiB: the DIMM is not online" % total0
         mig.prepare(g, HOLD_MIB, DIRTY_MIB)
-        mig.fragment(g, FRAGMENT_MIB)
-        g.check("echo %d > %shint_lock_budget" % (SLOW_BUDGET, PARAMS))
+        slow_hinting(g, FRAGMENT_MIB)
         g.check("(%s) >/dev/null 2>&1 &" % LOOP)
         vm.wait_for(lambda: _rounds(g), 120, lambda: "no hotplug round: %s" % g.run(
             "cat %s" % HOTPLUG_LOG)[1], interval=0.5)

@@ -96,6 +96,9 @@ FREEZE_BALLOON_MIB = 256
 FREEZE_BANDWIDTH_MIB = 20
 # hibernate() in pm_test mode "devices": freeze, wait, restore, thaw.
 PM_MESSAGES = ("hibernation entry", "debug: Waiting for 5 seconds", "hibernation exit")
+# Hibernation compresses the image with a crypto module the test initramfs
+# lacks (6.12 checks it up front): guests that freeze write it uncompressed.
+HIBERNATE_APPEND = "hibernate=nocompress"
 
 
 def _drivers(k):
@@ -340,15 +343,22 @@ def test_balloon_compaction(k):
                "the round trip" % (moved, passes, free0, free3))
 
 
+def freeze_restore(g):
+    """Hibernation's device freeze and restore, through pm_test (no image is
+    written: that needs swap and a resume boot); checks that it ran."""
+    g.check("echo devices > /sys/power/pm_test; echo disk > /sys/power/state", timeout=180)
+    dmesg = g.check("dmesg")
+    missing = [m for m in PM_MESSAGES if m not in dmesg]
+    assert not missing, "hibernation test did not run, dmesg lacks %s" % missing
+
+
 def test_freeze_restore(k):
     """Hibernation's device freeze and restore, through pm_test (no image is
     written: that needs swap and a resume boot), while a live migration with
     free page hinting copies the guest and the balloon is inflated."""
     target = (FREEZE_MEM_MIB - FREEZE_BALLOON_MIB) * MIB
-    # Hibernation compresses the image with a crypto module the test
-    # initramfs lacks (6.12 checks it up front): write it uncompressed.
     with k.guest(mem_mib=FREEZE_MEM_MIB, balloon={"free-page-hint": "on"},
-                 append="hibernate=nocompress") as src:
+                 append=HIBERNATE_APPEND) as src:
         load(k, src)
         mig.prepare(src, FREEZE_HOLD_MIB, FREEZE_DIRTY_MIB)
         _, free0 = memory_kib(src)
@@ -359,10 +369,7 @@ def test_freeze_restore(k):
             vm.wait_for(lambda: int(mig.hint_stat(src, "sessions_started")) > started, 60,
                         lambda: "no hinting session began", interval=0.2)
             events = len(src.qmp.events)
-            src.check("echo devices > /sys/power/pm_test; echo disk > /sys/power/state", timeout=180)
-            dmesg = src.check("dmesg")
-            missing = [m for m in PM_MESSAGES if m not in dmesg]
-            assert not missing, "hibernation test did not run, dmesg lacks %s" % missing
+            freeze_restore(src)
             # Freeze empties the balloon, restore fills it again.
             vm.wait_for(lambda: src.balloon_actual() == target, 120, lambda: (
                 "after restore actual %d MiB, target %d MiB" % (src.balloon_actual() // MIB,

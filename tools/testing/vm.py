@@ -578,12 +578,13 @@ class Guest:
         env = dict(os.environ)
         for switch, _ in HOSTS.values():
             env.pop(switch, None)
-        switch = ""
+        prefix = ""
         if host:
-            switch = "%s=%s" % (HOSTS[host][0], HOSTS[host][1].format(sock_dir=self.sock_dir))
-            env[HOSTS[host][0]] = switch.split("=", 1)[1]
+            name, value = HOSTS[host]
+            env[name] = value.format(sock_dir=self.sock_dir)
+            prefix = "%s=%s " % (name, env[name])
         with open(os.path.join(self.log_dir, "qemu.log"), "w") as qlog:
-            qlog.write((switch + " " if switch else "") + " ".join(self.argv) + "\n")
+            qlog.write(prefix + " ".join(self.argv) + "\n")
             qlog.flush()
             try:
                 self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, stdout=qlog,
