@@ -106,9 +106,9 @@ static void vb_config_changed(struct virtio_device *vdev)
 
 /*
  * Ask for the queues the device has, in its order and without gaps. The
- * transport gives queue numbers only to named entries, in turn (in 6.1 and
- * 6.12 alike: vp_find_vqs_msix() and _intx() skip an unnamed entry without
- * counting it), so a queue's number is its rank among the queues asked for.
+ * transport gives queue numbers only to named entries, in turn (in 6.1,
+ * 6.12 and 7.3 alike: vp_find_vqs_msix() and _intx() skip an unnamed entry
+ * without counting it), so a queue's number is its rank among the queues asked for.
  * An unnamed entry in the middle would not hold a number open: every queue
  * after it would get the device's number of the queue before it.
  *
@@ -290,7 +290,7 @@ static int vb_probe(struct virtio_device *vdev)
 	struct vb_device *vb;
 	int err;
 
-	vb = kzalloc(sizeof(*vb), GFP_KERNEL);
+	vb = kzalloc_obj(*vb, GFP_KERNEL);
 	if (!vb)
 		return -ENOMEM;
 
@@ -311,7 +311,7 @@ static int vb_probe(struct virtio_device *vdev)
 	 * as slow as the in-tree driver's under TCG.
 	 */
 	vb->wq = alloc_workqueue("virtio_balloon/%s",
-				 WQ_FREEZABLE | WQ_HIGHPRI, 0,
+				 WQ_FREEZABLE | WQ_HIGHPRI | VB_WQ_PERCPU, 0,
 				 dev_name(&vdev->dev));
 	if (!vb->wq) {
 		err = -ENOMEM;

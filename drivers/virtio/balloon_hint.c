@@ -679,8 +679,7 @@ const struct attribute_group vb_hint_group = {
  */
 bool vb_hint_offered(struct virtio_device *vdev)
 {
-	return vdev->config->get_features(vdev) &
-	       BIT_ULL(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+	return vb_device_offers(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
 }
 
 /*

@@ -124,11 +124,13 @@ static unsigned int vb_inflate(struct vb_device *vb, unsigned int want)
 			msleep(VB_NO_MEMORY_PAUSE_MS);
 			break;
 		}
-		balloon_page_push(&new_pages, page);
+		list_add(&page->lru, &new_pages);
 	}
 
 	mutex_lock(&vb->balloon_lock);
-	while ((page = balloon_page_pop(&new_pages))) {
+	while ((page = list_first_entry_or_null(&new_pages, struct page,
+						lru))) {
+		list_del(&page->lru);
 		if (!vb_queues_usable(vb)) {
 			__free_page(page);
 			continue;
@@ -157,57 +159,6 @@ static void vb_release_pages(struct vb_device *vb, struct list_head *pages)
 }
 
 /*
- * Take up to @n pages off the balloon list into @pages, as
- * balloon_page_list_dequeue() does, but without counting them as deflated:
- * they leave the balloon only once the device acknowledges, and go back into
- * it if it does not. Pages that compaction holds isolated are not on the list.
- */
-static unsigned int vb_take_pages(struct balloon_dev_info *info,
-				  struct list_head *pages, unsigned int n)
-{
-	struct page *page, *next;
-	unsigned long flags;
-	unsigned int taken = 0;
-
-	spin_lock_irqsave(&info->pages_lock, flags);
-	list_for_each_entry_safe(page, next, &info->pages, lru) {
-		if (taken == n)
-			break;
-		/* Locked: compaction is about to isolate it. */
-		if (!trylock_page(page))
-			continue;
-		list_del(&page->lru);
-		balloon_page_finalize(page);
-		list_add(&page->lru, pages);
-		unlock_page(page);
-		taken++;
-	}
-	spin_unlock_irqrestore(&info->pages_lock, flags);
-	return taken;
-}
-
-/* Put pages taken by vb_take_pages() back into the balloon, uncounted. */
-static void vb_return_pages(struct balloon_dev_info *info,
-			    struct list_head *pages)
-{
-	struct page *page, *next;
-	unsigned long flags;
-
-	spin_lock_irqsave(&info->pages_lock, flags);
-	list_for_each_entry_safe(page, next, pages, lru) {
-		/* Nobody else can hold a page that is on no list. */
-		bool locked = trylock_page(page);
-
-		WARN_ON_ONCE(!locked);
-		list_del(&page->lru);
-		balloon_page_insert(info, page);
-		if (locked)
-			unlock_page(page);
-	}
-	spin_unlock_irqrestore(&info->pages_lock, flags);
-}
-
-/*
  * Move up to @want 4 KiB units from the balloon back to the guest; returns
  * how many moved. The device hears of the pages before the guest may use
  * them; if it does not answer they go back into the balloon, and the vmstat
@@ -222,16 +173,16 @@ unsigned int vb_deflate(struct vb_device *vb, unsigned int want)
 	mutex_lock(&vb->balloon_lock);
 	want = min3(want, vb->num_pages, (unsigned int)VB_PFNS_PER_MSG);
 	/* None while compaction holds the remaining pages isolated. */
-	if (!vb_take_pages(&vb->pages, &taken, want / VB_PAGES_PER_PAGE))
+	if (!vb_balloon_take(&vb->pages, &taken, want / VB_PAGES_PER_PAGE))
 		goto out;
 	list_for_each_entry(page, &taken, lru)
 		vb_add_pfns(vb, &n, page);
 
 	if (vb_tell_host(vb, vb->deflate_vq, n)) {
-		vb_return_pages(&vb->pages, &taken);
+		vb_balloon_return(&vb->pages, &taken);
 		n = 0;
 	} else {
-		count_vm_events(BALLOON_DEFLATE, n / VB_PAGES_PER_PAGE);
+		vb_balloon_deflated(&taken, n / VB_PAGES_PER_PAGE);
 		vb->num_pages -= n;
 		vb_release_pages(vb, &taken);
 	}
@@ -335,26 +286,27 @@ void vb_release_unacked(struct vb_device *vb)
 			 n);
 }
 
-#ifdef CONFIG_BALLOON_COMPACTION
+#if VB_BALLOON_MIGRATION
 /*
- * Compaction moves a balloon page: the new page enters the balloon and the
- * device hears of it before it hears that the old one left, so the device
- * never holds fewer pages than the guest thinks. Gives up (-EAGAIN) rather
- * than wait for a resize in progress, and on a device that stopped answering.
+ * Compaction moves a balloon page: the device hears that the new page
+ * entered the balloon before it hears that the old one left, so it never
+ * holds fewer pages than the guest thinks; then the new page joins the list
+ * (vb_balloon_migrated(): the driver's job or the core's, by kernel). Gives
+ * up (-EAGAIN) rather than wait for a resize in progress, and on a device
+ * that stopped answering.
  *
- * If the device does not acknowledge either message, the old page may still
- * be the host's, and the guest must not reuse it. Failing the migration would
- * not keep it: by then the new page is in the balloon, and the caller would
- * reuse it as a free page (6.1's compaction_free() ignores our reference). So
- * the migration succeeds, and the old page is kept, with the balloon's
- * reference, in migrated_unacked until the device is reset. The failure
+ * If the device does not acknowledge either message, neither page may be
+ * reused: the device may have taken the new one, and may still hold the old
+ * one. Failing the migration would hand the new page back to its allocator
+ * (6.1's compaction_free() ignores our reference). So the migration
+ * succeeds, the new page stays in the balloon, and the old page is kept, with
+ * a reference, in migrated_unacked until the device is reset. The failure
  * marked the device broken, so there is at most one such page.
  */
 static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
 			  struct page *page, enum migrate_mode mode)
 {
 	struct vb_device *vb = container_of(info, struct vb_device, pages);
-	unsigned long flags;
 	unsigned int n = 0;
 	int err;
 
@@ -364,13 +316,6 @@ static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
 		mutex_unlock(&vb->balloon_lock);
 		return -EAGAIN;
 	}
-
-	get_page(newpage);
-	spin_lock_irqsave(&info->pages_lock, flags);
-	balloon_page_insert(info, newpage);
-	info->isolated_pages--;
-	__count_vm_event(BALLOON_MIGRATE);
-	spin_unlock_irqrestore(&info->pages_lock, flags);
 
 	vb_add_pfns(vb, &n, newpage);
 	err = vb_tell_host(vb, vb->inflate_vq, n);
@@ -390,11 +335,7 @@ static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
 		vb_account(vb, newpage, -1);
 	}
 	mutex_unlock(&vb->balloon_lock);
-
-	balloon_page_finalize(page);
-	if (!err)
-		put_page(page);
-	return MIGRATEPAGE_SUCCESS;
+	return vb_balloon_migrated(info, newpage, page, !err);
 }
 
 void vb_compaction_init(struct vb_device *vb)

@@ -53,13 +53,13 @@ static void vb_stats_fill_events(struct vb_device *vb, unsigned int *idx)
 	vb_stat_set(vb, idx, VIRTIO_BALLOON_S_OOM_KILL, ev[OOM_KILL]);
 	vb_stat_set(vb, idx, VIRTIO_BALLOON_S_ALLOC_STALL, stalls);
 	vb_stat_set(vb, idx, VIRTIO_BALLOON_S_ASYNC_SCAN,
-		    vb_pages_to_bytes(ev[PGSCAN_KSWAPD]));
+		    vb_pages_to_bytes(vb_reclaim_stat(ev, PGSCAN_KSWAPD)));
 	vb_stat_set(vb, idx, VIRTIO_BALLOON_S_DIRECT_SCAN,
-		    vb_pages_to_bytes(ev[PGSCAN_DIRECT]));
+		    vb_pages_to_bytes(vb_reclaim_stat(ev, PGSCAN_DIRECT)));
 	vb_stat_set(vb, idx, VIRTIO_BALLOON_S_ASYNC_RECLAIM,
-		    vb_pages_to_bytes(ev[PGSTEAL_KSWAPD]));
+		    vb_pages_to_bytes(vb_reclaim_stat(ev, PGSTEAL_KSWAPD)));
 	vb_stat_set(vb, idx, VIRTIO_BALLOON_S_DIRECT_RECLAIM,
-		    vb_pages_to_bytes(ev[PGSTEAL_DIRECT]));
+		    vb_pages_to_bytes(vb_reclaim_stat(ev, PGSTEAL_DIRECT)));
 #ifdef CONFIG_HUGETLB_PAGE
 	vb_stat_set(vb, idx, VIRTIO_BALLOON_S_HTLB_PGALLOC,
 		    ev[HTLB_BUDDY_PGALLOC]);

@@ -122,7 +122,7 @@ static int vb_fence_resize(struct vb_hint_dev *h, unsigned int shift)
 static struct page *vb_fence_take(unsigned long pfn)
 {
 #ifdef CONFIG_CONTIG_ALLOC
-	if (!alloc_contig_range(pfn, pfn + 1, MIGRATE_MOVABLE,
+	if (!alloc_contig_range(pfn, pfn + 1, VB_CONTIG_ORDINARY,
 				GFP_KERNEL | __GFP_NOWARN))
 		return pfn_to_page(pfn);
 #endif

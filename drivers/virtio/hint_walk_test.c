@@ -463,8 +463,12 @@ static unsigned int vb_free_to_pcp(struct kunit *test, unsigned long *pfns,
 	}
 	for (i = 0; i < n; i++)
 		__free_page(pages[i]);
+	/*
+	 * Not in a free buddy block: on a per-CPU list. (PageBuddy() would not
+	 * tell: it marks only a block's first page.)
+	 */
 	for (i = 0; i < n; i++)
-		parked += !PageBuddy(pfn_to_page(pfns[i]));
+		parked += !vb_pfn_is_free(pfns[i]);
 	return parked;
 }
 
@@ -489,16 +493,16 @@ static void walk_skips_per_cpu_pages_below_min_order(struct kunit *test)
 {
 	struct vb_walk_ctx *ctx = test->priv;
 	unsigned long pfns[VB_TEST_PCP_PAGES];
-	unsigned int i;
 
 	KUNIT_ASSERT_GT(test, vb_free_to_pcp(test, pfns, ARRAY_SIZE(pfns)), 0U);
 	vb_walk_all(test, ctx, 1, VB_HINT_BUDGET_DEFAULT, NULL);
-	/* Still on a per-CPU list after the walk: it must not be reported. */
-	for (i = 0; i < ARRAY_SIZE(pfns); i++)
-		if (!PageBuddy(pfn_to_page(pfns[i])))
-			KUNIT_EXPECT_FALSE_MSG(test, vb_overlaps_any(ctx, pfns[i], 1),
-					       "order-0 page %#lx reported with min_order 1",
-					       pfns[i]);
+	/*
+	 * The parked pages are order-0 entries of the per-CPU lists: none may
+	 * be read. One the allocator moved meanwhile into a larger free block
+	 * may be reported with that block, so it is the entries read that
+	 * are checked, not the pages.
+	 */
+	KUNIT_EXPECT_GE(test, ctx->min_raw_pages, 2U);
 }
 
 /*
