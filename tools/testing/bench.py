@@ -138,20 +138,23 @@ def chart(all_results, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--kernel", default="all", choices=("6.1", "6.12", "all"))
+    ap.add_argument("--kernel", default="all", metavar="LABEL",
+                    help="one kernel of tools/testing/kernels (6.1, 6.12, ...) or all")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--out", default=os.path.join(vm.CACHE, "bench"))
     ap.add_argument("--mem", type=int, default=2048, help="guest memory, MiB")
     ap.add_argument("--dirty", type=int, default=1536, help="memory written and freed, MiB")
     ap.add_argument("--hold", type=int, default=256, help="verified data set, MiB")
     args = ap.parse_args()
-    versions = vm.setup()
-    flavours = ["6.1", "6.12"] if args.kernel == "all" else [args.kernel]
+    kernels = vm.setup()
+    if args.kernel != "all" and args.kernel not in kernels:
+        ap.error("--kernel: no kernel %s (there are: %s)" % (args.kernel, " ".join(kernels)))
+    flavours = list(kernels) if args.kernel == "all" else [args.kernel]
     os.makedirs(args.out, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     all_results = {}
     for flavour in flavours:
-        ver = versions[flavour]
+        ver = kernels[flavour].ver
         initrd = vm.build_initramfs(ver, vm.build_module(vm.REPO, ver))
         results = {}
         for rnd in range(args.rounds):

@@ -1,13 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Run the driver's KUnit suites in User Mode Linux, against the 6.1 and 6.12
-# sources Debian ships (linux-source-6.1, linux-source-6.12).
+# Run the driver's KUnit suites in User Mode Linux, against the source Debian
+# ships for each kernel of tools/testing/kernels (linux-source-<major.minor>),
+# built with that kernel's compiler (in its Debian root, if it has one).
 #
-#   tools/testing/kunit.sh [6.1|6.12]... [-- KUNIT_PY_ARGS...]
+#   tools/testing/kunit.sh [LABEL]... [-- KUNIT_PY_ARGS...]
 #
-# For each kernel the source tarball is unpacked once into the cache
-# ($VB_CACHE, default ~/.cache/virtio-balloon, under kunit/<ver>/linux) and
+# LABEL is a kernel's label (6.1, 6.12, ...; all of them by default). For
+# each kernel the source tarball is unpacked once into the cache
+# ($VB_CACHE, default ~/.cache/virtio-balloon, under kunit/<label>/linux) and
 # given a directory drivers/virtio_balloon_oot whose Makefile includes this
 # clone's Kbuild and whose sources are symlinks to this clone's
 # drivers/virtio/*.c: nothing is copied, and an edit here is rebuilt there.
@@ -29,35 +31,30 @@ GLUE_VERSION=1
 log() { echo "kunit: $*" >&2; }
 die() { log "$*"; exit 1; }
 
+# label -> "root tarball", from setup.sh, which installs what is missing.
+declare -A kernel=()
+known=()
+while read -r label _ root _ tarball; do
+	kernel[$label]="$root $tarball"
+	known+=("$label")
+done < <(bash "$REPO/tools/testing/setup.sh")
+
 versions=()
 extra=()
 while [ $# -gt 0 ]; do
 	case $1 in
-	6.1|6.12) versions+=("$1") ;;
 	--) shift; extra=("$@"); break ;;
 	-h|--help)
-		sed -n '3,19s/^# \{0,1\}//p' "$0"
+		sed -n '3,22s/^# \{0,1\}//p' "$0"
 		exit 0 ;;
-	*) die "unknown argument '$1' (want 6.1, 6.12, or -- kunit.py arguments)" ;;
+	*)
+		[ -n "${kernel[$1]:-}" ] ||
+			die "unknown argument '$1' (want one of ${known[*]}, or -- kunit.py arguments)"
+		versions+=("$1") ;;
 	esac
 	shift
 done
-[ ${#versions[@]} -gt 0 ] || versions=(6.1 6.12)
-
-have_tools() {
-	local v
-	for v in "${versions[@]}"; do
-		[ -r "/usr/src/linux-source-$v.tar.xz" ] || return 1
-	done
-	command -v gcc >/dev/null && command -v flex >/dev/null &&
-		command -v bison >/dev/null && command -v bc >/dev/null &&
-		command -v python3 >/dev/null && [ -e /usr/include/stdio.h ]
-}
-if ! have_tools; then
-	log "installing what the UML builds need (tools/testing/setup.sh)"
-	bash "$REPO/tools/testing/setup.sh" >/dev/null
-	have_tools || die "setup.sh did not provide the kernel sources and tools"
-fi
+[ ${#versions[@]} -gt 0 ] || versions=("${known[@]}")
 
 # Write $1 from stdin, leaving it (and its timestamp) alone if unchanged.
 write_if_changed() {
@@ -71,18 +68,17 @@ write_if_changed() {
 	fi
 }
 
-# Unpack the kernel source once per Debian package version.
+# Unpack the kernel source once per tarball (a new package brings a new one).
 prepare_tree() {
-	local v=$1 base=$2 tree=$2/linux pkg want tmp
-	pkg=$(dpkg-query -W -f='${Version}' "linux-source-$v" 2>/dev/null || echo unknown)
-	want="linux-source-$v $pkg glue $GLUE_VERSION"
+	local v=$1 base=$2 tarball=$3 tree=$2/linux want tmp
+	want="$tarball $(stat -c %Y "$tarball") glue $GLUE_VERSION"
 	if [ "$(cat "$tree/.vb-tree" 2>/dev/null)" = "$want" ]; then
 		return
 	fi
-	log "$v: unpacking /usr/src/linux-source-$v.tar.xz ($pkg)"
+	log "$v: unpacking $tarball"
 	rm -rf "$tree" "$tree.tmp" "$base/build"
 	mkdir -p "$tree.tmp"
-	tar -xJf "/usr/src/linux-source-$v.tar.xz" -C "$tree.tmp" --strip-components=1
+	tar -xJf "$tarball" -C "$tree.tmp" --strip-components=1
 	tmp=$tree.tmp
 	mkdir -p "$tmp/drivers/virtio_balloon_oot"
 	cat >>"$tmp/drivers/Kconfig" <<-'EOF'
@@ -100,15 +96,15 @@ prepare_tree() {
 # one: kbuild's VPATH would otherwise find the objects of the module build
 # in the clone and link them into UML.
 link_sources() {
-	local dir=$1/drivers/virtio_balloon_oot f
+	local dir=$1/drivers/virtio_balloon_oot balloon=$2 f
 	mkdir -p "$dir/drivers/virtio"
-	write_if_changed "$dir/Kconfig" <<-'EOF'
+	write_if_changed "$dir/Kconfig" <<-EOF
 	# SPDX-License-Identifier: GPL-2.0
 	# Written by virtio_balloon's tools/testing/kunit.sh.
 	config VIRTIO_BALLOON_OOT_KUNIT_TEST
 		bool "The out-of-tree virtio_balloon and its KUnit suites"
 		depends on KUNIT && VIRTIO && MMU && !VIRTIO_BALLOON
-		select MEMORY_BALLOON
+		select $balloon
 		select PAGE_REPORTING
 		help
 		  Builds virtio_balloon from the clone named in this
@@ -124,7 +120,7 @@ link_sources() {
 	obj-y := \$(obj-m)
 	obj-m :=
 	virtio_balloon-y += \$(patsubst \$(VB_REPO)/%.c,%.o,\$(wildcard \$(VB_REPO)/drivers/virtio/*_test.c))
-	ccflags-y := -I\$(VB_REPO)/include -Werror -Wmissing-prototypes -Wmissing-declarations
+	ccflags-y += -I\$(VB_REPO)/include -Werror -Wmissing-prototypes -Wmissing-declarations
 	EOF
 	for f in "$dir"/drivers/virtio/*; do
 		if [ ! -e "$f" ] || [ "$(readlink "$f")" != "$REPO/drivers/virtio/${f##*/}" ]; then
@@ -158,18 +154,36 @@ for v in "${versions[@]}"; do
 		flock 9
 	fi
 	start=$SECONDS
-	prepare_tree "$v" "$base"
-	link_sources "$base/linux"
+	read -r root tarball <<<"${kernel[$v]}"
+	prepare_tree "$v" "$base" "$tarball"
 
 	args=(run --kunitconfig="$KUNITCONFIG" --build_dir="$base/build"
 	      --arch=um --jobs="$JOBS")
+	# The balloon core's symbols: renamed in newer kernels (7.3).
+	if grep -q '^config BALLOON_MIGRATION' "$base/linux/mm/Kconfig"; then
+		link_sources "$base/linux" BALLOON
+		args+=(--kconfig_add CONFIG_BALLOON_MIGRATION=y)
+	else
+		link_sources "$base/linux" MEMORY_BALLOON
+		args+=(--kconfig_add CONFIG_BALLOON_COMPACTION=y)
+	fi
+	# UML can be SMP in newer kernels (7.3), whose page allocator uses no
+	# per-CPU lists on a uniprocessor: the walker's suites need them. SMP
+	# UML runs its processes under seccomp, not ptrace.
+	if grep -q '^config SMP' "$base/linux/arch/um/Kconfig"; then
+		args+=(--kconfig_add CONFIG_SMP=y --kconfig_add CONFIG_NR_CPUS=2
+		       --kernel_args ncpus=2 --kernel_args seccomp=on)
+	fi
 	# UML allows preemption from 6.12 on, and with it this check.
-	[ "$v" = 6.1 ] || args+=(--kconfig_add CONFIG_DEBUG_ATOMIC_SLEEP=y)
-	log "$v: tools/testing/kunit/kunit.py ${args[*]} ${extra[*]}"
+	grep -q 'select ARCH_NO_PREEMPT' "$base/linux/arch/um/Kconfig" ||
+		args+=(--kconfig_add CONFIG_DEBUG_ATOMIC_SLEEP=y)
+	run=()
+	[ "$root" = host ] || run=(bash "$REPO/tools/testing/in-root.sh" "$root" "$base/linux")
+	log "$v: ${run[*]} tools/testing/kunit/kunit.py ${args[*]} ${extra[*]}"
 	rm -f "$base/build/test.log"
 	set +e
-	(cd "$base/linux" && python3 tools/testing/kunit/kunit.py "${args[@]}" "${extra[@]}") \
-		2>&1 | tee "$base/kunit.out"
+	(cd "$base/linux" && "${run[@]}" python3 tools/testing/kunit/kunit.py "${args[@]}" "${extra[@]}") \
+		</dev/null 2>&1 | tee "$base/kunit.out"
 	rc=${PIPESTATUS[0]}
 	set -e
 

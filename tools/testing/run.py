@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 """Run the end-to-end tests in QEMU guests.
 
-    python3 tools/testing/run.py [--kernel 6.1|6.12|all] [-k TEXT]... [--module ours|intree]
+    python3 tools/testing/run.py [--kernel LABEL|all] [-k TEXT]... [--module ours|intree]
                                    [--repeat N] [--list]
 
 Tests are the functions test_*(ctx) of the test_*.py files beside this one,
-run once per kernel, each with a Context. A test whose function has a
-`cases` attribute ({label: kwargs}) runs once per case, as name[label], and
-gets the kwargs. A test passes when it returns and fails with what it raised.
+run once per kernel of tools/testing/kernels (LABEL is its 6.1, 6.12, ...),
+each with a Context. On a kernel whose line says "core", only the tests
+whose function has `core = True` run. A test whose function has a `cases`
+attribute ({label: kwargs}) runs once per case, as name[label], and gets the
+kwargs. A test passes when it returns and fails with what it raised.
 Guest logs are kept in $VB_CACHE/logs/run-*/. The last line of the output is
 "N passed, N failed"; the exit status is 1 if any test failed.
 """
@@ -34,8 +36,9 @@ KEEP_RUNS = 10
 class Kernel:
     """One guest kernel and the initramfs the tests boot it with."""
 
-    def __init__(self, flavour, ver, module):
-        self.flavour, self.ver, self.module = flavour, ver, module
+    def __init__(self, info, module):
+        self.flavour, self.ver, self.module = info.label, info.ver, module
+        self.info = info
         self._initrd = None
         self._error = None
 
@@ -183,7 +186,8 @@ def new_run_dir():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--kernel", default="all", choices=("6.1", "6.12", "all"))
+    ap.add_argument("--kernel", default="all", metavar="LABEL",
+                    help="one kernel of tools/testing/kernels (6.1, 6.12, ...) or all")
     ap.add_argument("-k", action="append", default=[], metavar="TEXT",
                     help="run only tests whose name contains TEXT (repeatable)")
     ap.add_argument("--module", default="ours", choices=("ours", "intree"),
@@ -199,17 +203,22 @@ def main():
             print(name)
         return 0
     signal.signal(signal.SIGALRM, _on_alarm)
-    versions = vm.setup()
-    flavours = ["6.1", "6.12"] if args.kernel == "all" else [args.kernel]
+    kernels = vm.setup()
+    if args.kernel != "all" and args.kernel not in kernels:
+        ap.error("--kernel: no kernel %s (there are: %s)" % (args.kernel, " ".join(kernels)))
+    labels = list(kernels) if args.kernel == "all" else [args.kernel]
     run_dir = new_run_dir()
     print("module under test: %s; logs: %s" % (args.module, run_dir), flush=True)
     report = Report()
     start = time.monotonic()
     interrupted = False
     try:
-        for flavour in flavours:
-            kernel = Kernel(flavour, versions[flavour], args.module)
+        for label in labels:
+            kernel = Kernel(kernels[label], args.module)
+            print("kernel %s: %s, %s tests" % (label, kernel.ver, kernels[label].tests), flush=True)
             for name, fn, kwargs in tests:
+                if kernels[label].tests == "core" and not getattr(fn, "core", False):
+                    continue
                 for _ in range(args.repeat):
                     run_one(name, fn, kwargs, kernel, run_dir, report)
     except KeyboardInterrupt:

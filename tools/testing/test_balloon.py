@@ -218,3 +218,11 @@ def test_inflate_deflate_timing(ctx):
         ctx.timing(name, statistics.median(inflate), statistics.median(deflate))
         ctx.note("%s: inflate %s s, deflate %s s" % (
             name, " ".join("%.2f" % t for t in inflate), " ".join("%.2f" % t for t in deflate)))
+
+# Run on every kernel, also those whose line in tools/testing/kernels says "core".
+test_load_and_bind.core = True
+test_autoload_by_modalias.core = True
+test_inflate_half_and_deflate.core = True
+test_guest_stats.core = True
+test_unload_while_inflated.core = True
+test_inflate_deflate_timing.core = True

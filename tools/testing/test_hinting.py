@@ -152,3 +152,6 @@ def test_migration_with_lock_budget_of_one(k):
         with dst:
             _check_after(src, dst, "migration with hint_lock_budget=1")
             assert int(mig.hint_stat(dst, "total_pages")) > 0, "no page hinted with a budget of one"
+
+# Run on every kernel, also those whose line in tools/testing/kernels says "core".
+test_migration_skips_hinted_memory.core = True

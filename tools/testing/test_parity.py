@@ -402,3 +402,6 @@ def test_freeze_restore(k):
                 k.note("balloon sizes seen (MiB): %s; pages hinted %d before, %d after; "
                        "free %d KiB before, %d KiB after" % (
                            sizes, hinted, total_pages, free0, free1))
+
+# Run on every kernel, also those whose line in tools/testing/kernels says "core".
+test_balloon_compaction.core = True

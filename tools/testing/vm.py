@@ -83,10 +83,39 @@ def _script_once(name):
     return _script_outputs[name]
 
 
+class KernelInfo:
+    """A kernel of tools/testing/kernels, as setup.sh resolved it."""
+
+    def __init__(self, label, ver, root, tests, source):
+        self.label, self.ver, self.tests, self.source = label, ver, tests, source
+        # The Debian root its modules are built in, or None for this machine.
+        self.root = None if root == "host" else root
+
+
+# Guest kernel version -> KernelInfo, filled by setup().
+KERNELS = {}
+
+
 def setup():
-    """Run setup.sh once per process; return {"6.1": version, "6.12": version}."""
+    """Run setup.sh once per process; return {label: KernelInfo}, oldest first."""
     out = _script_once("setup.sh")
-    return dict(line.split() for line in out.splitlines() if line.strip())
+    kernels = {}
+    for line in out.splitlines():
+        if line.strip():
+            k = KernelInfo(*line.split())
+            kernels[k.label] = KERNELS[k.ver] = k
+    return kernels
+
+
+def in_build_env(ver, cmd, cwd="/"):
+    """@cmd as it must run to build for kernel @ver: as is, or inside the
+    Debian root whose compiler built that kernel (tools/testing/in-root.sh)."""
+    if not KERNELS:
+        setup()
+    root = KERNELS[ver].root
+    if root is None:
+        return cmd
+    return ["bash", os.path.join(TESTING, "in-root.sh"), root, cwd] + cmd
 
 
 # Hosts the emulating QEMU (build-qemu.sh) can act like, and the switch in
@@ -172,8 +201,8 @@ def build_module(repo, ver):
             shutil.copy2(src, dst)
     log = os.path.join(out, "build.log")
     with open(log, "w") as f:
-        r = subprocess.run(["make", "-C", headers_dir(ver), "M=" + out, "modules"],
-                           stdout=f, stderr=subprocess.STDOUT)
+        r = subprocess.run(in_build_env(ver, ["make", "-C", headers_dir(ver), "M=" + out, "modules"]),
+                           stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     if r.returncode:
         with open(log) as f:
             errors = [line for line in f if "error" in line.lower()]
