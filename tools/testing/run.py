@@ -162,9 +162,10 @@ def run_one(name, fn, kwargs, kernel, run_dir, report):
 def print_summary(report, elapsed):
     if report.timings:
         print("\ninflate/deflate of half the guest memory (seconds, median of the rounds):")
-        print("  %-7s %-8s %9s %9s" % ("kernel", "driver", "inflate", "deflate"))
+        w = max(len("kernel"), *(len(k) for k, _, _, _ in report.timings))
+        print("  %-*s %-8s %9s %9s" % (w, "kernel", "driver", "inflate", "deflate"))
         for k, d, i, f in report.timings:
-            print("  %-7s %-8s %9.3f %9.3f" % (k, d, i, f))
+            print("  %-*s %-8s %9.3f %9.3f" % (w, k, d, i, f))
     if report.boots:
         print("guest boots: %d, median %.1fs, max %.1fs" % (
             len(report.boots), statistics.median(report.boots), max(report.boots)))
