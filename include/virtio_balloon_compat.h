@@ -81,13 +81,25 @@
 #endif
 
 /*
- * The order of the blocks on per-CPU list @pindex: the lists for small orders
- * come MIGRATE_PCPTYPES to an order, then (with THP) the lists of THP-sized
- * blocks, filed under pageblock_order in 6.1 and under HPAGE_PMD_ORDER from
- * 6.12 (the same order on x86). The layout is page_alloc.c's own; it is the
- * same in 6.1, 6.12 and 7.3.
+ * Copies of helpers that mm/ keeps to itself (mm/internal.h, page_alloc.c),
+ * under their upstream names; the layouts they read are the same in 6.1,
+ * 6.12 and 7.3.
+ *
+ * buddy_order(): the order of a free block, valid only while PageBuddy()
+ * holds, under zone->lock.
  */
-static inline unsigned int vb_pcp_list_order(unsigned int pindex)
+static inline unsigned int buddy_order(struct page *page)
+{
+	return page_private(page);
+}
+
+/*
+ * pindex_to_order(): the order of the blocks on per-CPU list @pindex. The
+ * lists for small orders come MIGRATE_PCPTYPES to an order, then (with THP)
+ * the lists of THP-sized blocks, filed under pageblock_order in 6.1 and
+ * under HPAGE_PMD_ORDER from 6.12 (the same order on x86).
+ */
+static inline unsigned int pindex_to_order(unsigned int pindex)
 {
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	if (pindex >= NR_LOWORDER_PCP_LISTS)

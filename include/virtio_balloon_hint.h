@@ -7,7 +7,7 @@
  * The session (hint_session.c) runs the command-id protocol for one id: start
  * marker, ranges, STOP, and abandons the round as soon as the device says so.
  * Both talk to the device only through struct vb_hint_sink, which the driver
- * implements on the free page queue (balloon_hint.c) and the KUnit suites
+ * implements on the free page queue (hint_device.c) and the KUnit suites
  * implement in memory.
  *
  * Before the walk, the sink may fence the round (hint_fence.c): it makes the
@@ -149,7 +149,11 @@ struct vb_hint_sink {
 	const struct vb_hint_sink_ops *ops;
 };
 
-/* One session: its parameters in, its figures out. */
+/*
+ * One session: its parameters in, its figures out. The engine
+ * (hint_session.c) writes the first group of figures, the sink the second;
+ * the hint device folds them all into its statistics when the session ends.
+ */
 struct vb_hint_session {
 	u32 id;
 	unsigned int min_order;
@@ -162,6 +166,14 @@ struct vb_hint_session {
 	u64 unfenced_pages;	/* free pages left out: outside the fence */
 	u64 lock_ns_max;
 	u64 lock_acquisitions;
+
+	u64 first_hint_ns;	/* when the first ranges were queued, or 0 */
+	u64 queue_full_waits;	/* waits for room in the queue */
+	u64 fence_chunks;	/* chunks the fence covered */
+	u64 fence_missing;	/* wanted chunks it found no probe page for */
+	u64 fence_ns;		/* taking probes, and the host applying them */
+	bool fence_applied;
+	unsigned int hotplug_restarts; /* of the walk's cursor */
 };
 
 bool vb_hint_id_is_new(u32 last, u32 id);

@@ -74,6 +74,7 @@ struct vb_hint_stats {
 	u64 last_duration_us;
 	u64 last_first_hint_us;	/* request to first ranges queued */
 	u64 max_lock_hold_ns;
+	u64 last_lock_acquisitions; /* zone and per-CPU list locks taken */
 	u64 queue_full_waits;
 	u64 fences_applied;	/* fences the device applied, since probe */
 	u64 last_fence_chunks;	/* chunks the last fence covered */
@@ -100,9 +101,10 @@ struct vb_hint_fence {
 };
 
 /*
- * Free page hinting state. Everything but cfg_seq, requested_ns and the
- * wait queue is written only by the hint work (one at a time: it is a
- * single work item) and, for stats, read locklessly by sysfs.
+ * Free page hinting state (hint_device.c). Everything but cfg_seq,
+ * requested_ns and the wait queue is written only by the hint work (one at
+ * a time: it is a single work item) and, for stats, read locklessly by
+ * sysfs (hint_params.c).
  */
 struct vb_hint_dev {
 	struct virtqueue *vq;		/* NULL when not negotiated */
@@ -111,7 +113,6 @@ struct vb_hint_dev {
 	wait_queue_head_t room;		/* woken on used buffers and config changes */
 	atomic_t cfg_seq;		/* configuration changes seen so far */
 	u64 requested_ns;		/* when the work was last asked for */
-	u64 first_hint_ns;		/* when the session queued its first ranges */
 	int seen_seq;			/* cfg_seq the session last looked at */
 	u32 seen_target;		/* num_pages the session last read */
 	u32 last_id;			/* last id a session was started for */
@@ -130,6 +131,27 @@ struct vb_hint_dev {
 	struct vb_hint_stats stats;
 };
 
+/*
+ * The driver's work items and the device's wakeup source (balloon_work.c).
+ * wq is the driver's own freezable workqueue: its items never run while the
+ * system is frozen, and remove/freeze can flush it without waiting for
+ * unrelated work.
+ *
+ * lock protects stopping, wakeup_pending and wakeup_active. Device
+ * callbacks (interrupt context) queue work only while stopping is false;
+ * remove and freeze set it before cancelling the work so that nothing is
+ * queued again. The device's wakeup source stays active while any reason in
+ * wakeup_pending waits for its work item.
+ */
+struct vb_work {
+	struct workqueue_struct *wq;
+	struct device *dev;		/* whose wakeup source */
+	spinlock_t lock;		/* see above */
+	bool stopping;
+	u32 wakeup_pending;
+	bool wakeup_active;
+};
+
 struct vb_device {
 	struct virtio_device *vdev;
 	struct virtqueue *inflate_vq;
@@ -137,33 +159,16 @@ struct vb_device {
 	struct virtqueue *stats_vq;	/* NULL without VIRTIO_BALLOON_F_STATS_VQ */
 	struct virtqueue *reporting_vq;	/* NULL without VIRTIO_BALLOON_F_REPORTING */
 
-	/*
-	 * The driver's own freezable workqueue: its items never run while the
-	 * system is frozen, and remove/freeze can flush it without waiting for
-	 * unrelated work.
-	 */
-	struct workqueue_struct *wq;
+	struct vb_work work;
 	struct work_struct resize_work;	/* moves the balloon to the target */
 	struct work_struct stats_work;	/* answers the device's stats request */
 	struct vb_hint_dev hint;
 
 	/*
-	 * stop_lock protects stopping, wakeup_pending and wakeup_active.
-	 * Device callbacks (interrupt context) queue work only while stopping
-	 * is false; remove and freeze set it before cancelling the work so
-	 * that nothing is queued again. The device's wakeup source stays
-	 * active while any reason in wakeup_pending waits for its work item.
-	 */
-	spinlock_t stop_lock;
-	bool stopping;
-	u32 wakeup_pending;
-	bool wakeup_active;
-
-	/*
 	 * balloon_lock serialises inflation and deflation and protects
-	 * num_pages, broken, vqs_ready, migrated_unacked and pfns[]. Held
-	 * across a wait for the device (it is a mutex), never taken in atomic
-	 * context.
+	 * num_pages, broken, vqs_ready, migrated_unacked and pfns[]: every
+	 * read and write of them is under it. Held across a wait for the
+	 * device (it is a mutex), never taken in atomic context.
 	 */
 	struct mutex balloon_lock;
 	unsigned int num_pages;		/* in 4 KiB units, as the device counts */
@@ -179,7 +184,6 @@ struct vb_device {
 	struct balloon_dev_info pages;
 
 	struct notifier_block oom_nb;
-	unsigned long oom_deflated;	/* 4 KiB units given back on OOM */
 	struct page_reporting_dev_info reporting;
 
 	/*
@@ -190,21 +194,59 @@ struct vb_device {
 	unsigned long events[NR_VM_EVENT_ITEMS];
 };
 
-/* balloon_core.c */
-bool vb_queue_work(struct vb_device *vb, struct work_struct *work, u32 reason);
-void vb_work_begin(struct vb_device *vb, u32 reason);
-void vb_work_end(struct vb_device *vb);
+/* The balloon size the device asks for, in 4 KiB units. */
+static inline u32 vb_read_target(struct vb_device *vb)
+{
+	u32 target;
 
-/* balloon_inflate.c */
+	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
+			&target);
+	return target;
+}
+
+/*
+ * What the guest writes into every page it frees, which a page the host
+ * drops (free page reporting) or does not send (free page hinting) would not
+ * hold: "page_poison" or "init_on_free", or NULL.
+ */
+static inline const char *vb_free_page_filler(void)
+{
+	if (page_poisoning_enabled_static())
+		return "page_poison";
+	if (want_init_on_free())
+		return "init_on_free";
+	return NULL;
+}
+
+/*
+ * Files, from the bottom layer up: balloon_work.c; balloon_pages.c,
+ * balloon_stats.c, balloon_oom.c, balloon_reporting.c and the hint_*.c
+ * engine; balloon_core.c, which binds the device and calls the rest. A file
+ * calls only into the files below it.
+ */
+
+/* balloon_work.c */
+int vb_work_init(struct vb_work *w, struct device *dev);
+void vb_work_exit(struct vb_work *w);
+bool vb_queue_work(struct vb_work *w, struct work_struct *work, u32 reason);
+void vb_work_begin(struct vb_work *w, u32 reason);
+void vb_work_end(struct vb_work *w);
+void vb_stop_work(struct vb_work *w);
+void vb_work_stopped(struct vb_work *w);
+void vb_allow_work(struct vb_work *w);
+bool vb_work_stopping(struct vb_work *w);
+
+/* balloon_pages.c */
 void vb_resize_work(struct work_struct *work);
 void vb_balloon_ack(struct virtqueue *vq);
-s64 vb_towards_target(struct vb_device *vb);
 void vb_report_actual(struct vb_device *vb);
 void vb_deflate_all(struct vb_device *vb);
 void vb_release_unacked(struct vb_device *vb);
 unsigned int vb_deflate(struct vb_device *vb, unsigned int want);
 void vb_compaction_init(struct vb_device *vb);
+#if IS_ENABLED(CONFIG_KUNIT)
 void vb_add_pfns(struct vb_device *vb, unsigned int *n, struct page *page);
+#endif
 
 /* balloon_oom.c */
 int vb_oom_init(struct vb_device *vb);
@@ -216,42 +258,50 @@ void vb_poison_init(struct vb_device *vb);
 int vb_reporting_init(struct vb_device *vb);
 void vb_reporting_exit(struct vb_device *vb);
 
-/* balloon_hint.c */
+/* hint_params.c */
 extern const struct attribute_group vb_hint_group;
-extern const struct kernel_param_ops vb_hinting_ops;
+bool vb_hint_enabled(void);
+unsigned int vb_hint_min_order(void);
+unsigned int vb_hint_budget(void);
+unsigned int vb_hint_fence_order(void);
+const char *vb_hint_blocker(const char **harm);
+#if IS_ENABLED(CONFIG_KUNIT)
 extern const struct kernel_param_ops vb_min_order_ops;
 extern const struct kernel_param_ops vb_budget_ops;
 extern const struct kernel_param_ops vb_fence_mib_ops;
 extern const struct kernel_param_ops vb_host_discards_ops;
-const char *vb_hint_blocker(void);
-const char *vb_hint_host_blocker(void);
-unsigned int vb_hint_fence_order(void);
-int vb_hint_queue_ranges(struct vb_device *vb, const struct vb_hint_range *r,
-			 unsigned int n, u32 id);
-int vb_hint_drain(struct vb_device *vb, u32 id);
-#if IS_ENABLED(CONFIG_KUNIT)
 bool vb_acpi_names_firecracker(const char *oem_id, const char *hypervisor_id);
 #endif
+
+/* hint_fence.c */
+void vb_hint_fence_prepare(struct vb_device *vb);
+int vb_fence_begin(struct vb_hint_dev *h, u64 *missing);
+unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
+			     struct vb_hint_range *r, unsigned int max);
+unsigned long vb_fence_end(struct vb_hint_fence *f,
+			   struct vb_hint_fenced *fenced);
+int vb_hint_fence_init(struct vb_hint_fence *f);
+void vb_hint_fence_exit(struct vb_hint_fence *f);
+
+/* hint_device.c */
 bool vb_hint_offered(struct virtio_device *vdev);
 int vb_hint_init(struct vb_device *vb);
 void vb_hint_exit(struct vb_device *vb);
 void vb_hint_start(struct vb_device *vb, struct virtqueue *vq);
+void vb_hint_stop(struct vb_device *vb);
+bool vb_hint_on(struct vb_device *vb);
 void vb_hint_config_changed(struct vb_device *vb);
 void vb_hint_vq_done(struct virtqueue *vq);
-void vb_hint_work(struct work_struct *work);
+#if IS_ENABLED(CONFIG_KUNIT)
 enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink, u32 id);
-
-/* hint_fence.c */
-int vb_hint_fence(struct vb_hint_sink *sink, u32 id,
-		  struct vb_hint_fenced *fenced);
-void vb_hint_fence_prepare(struct vb_device *vb);
-int vb_hint_fence_init(struct vb_hint_fence *f);
-void vb_hint_fence_exit(struct vb_hint_fence *f);
+#endif
 
 /* balloon_stats.c */
-unsigned int vb_stats_fill(struct vb_device *vb);
 int vb_stats_queue(struct vb_device *vb);
 void vb_stats_request(struct virtqueue *vq);
 void vb_stats_work(struct work_struct *work);
+#if IS_ENABLED(CONFIG_KUNIT)
+unsigned int vb_stats_fill(struct vb_device *vb);
+#endif
 
 #endif /* _VIRTIO_BALLOON_INTERNAL_H */

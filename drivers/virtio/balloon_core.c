@@ -18,77 +18,16 @@
 #include "virtio_balloon_internal.h"
 
 /*
- * Queue @work unless the device is being removed or frozen, and keep the
- * device's wakeup source active until the work has run: the transport may
- * have woken the system to deliver this request, and suspending before the
- * work ran would leave the request unanswered.
+ * Stop the work of every feature: no more is queued, then each item is
+ * cancelled (a running hint session ends its round).
  */
-bool vb_queue_work(struct vb_device *vb, struct work_struct *work, u32 reason)
+static void vb_stop_all_work(struct vb_device *vb)
 {
-	unsigned long flags;
-	bool queued = false;
-
-	spin_lock_irqsave(&vb->stop_lock, flags);
-	if (!vb->stopping) {
-		vb->wakeup_pending |= reason;
-		if (!vb->wakeup_active) {
-			vb->wakeup_active = true;
-			pm_stay_awake(&vb->vdev->dev);
-		}
-		queued = queue_work(vb->wq, work);
-	}
-	spin_unlock_irqrestore(&vb->stop_lock, flags);
-	return queued;
-}
-
-/*
- * Called by a work item before it reads the device: a request that arrives
- * from now on sets @reason again and keeps the system awake for the next run.
- */
-void vb_work_begin(struct vb_device *vb, u32 reason)
-{
-	spin_lock_irq(&vb->stop_lock);
-	vb->wakeup_pending &= ~reason;
-	spin_unlock_irq(&vb->stop_lock);
-}
-
-void vb_work_end(struct vb_device *vb)
-{
-	spin_lock_irq(&vb->stop_lock);
-	if (!vb->wakeup_pending && vb->wakeup_active) {
-		vb->wakeup_active = false;
-		pm_relax(&vb->vdev->dev);
-	}
-	spin_unlock_irq(&vb->stop_lock);
-}
-
-/* Stop queueing work and wait for what is queued or running to finish. */
-static void vb_stop_work(struct vb_device *vb)
-{
-	spin_lock_irq(&vb->stop_lock);
-	vb->stopping = true;
-	spin_unlock_irq(&vb->stop_lock);
-
-	/* A running hint session sees stopping and ends its round. */
-	wake_up(&vb->hint.room);
-	cancel_work_sync(&vb->hint.work);
+	vb_stop_work(&vb->work);
+	vb_hint_stop(vb);
 	cancel_work_sync(&vb->resize_work);
 	cancel_work_sync(&vb->stats_work);
-
-	spin_lock_irq(&vb->stop_lock);
-	vb->wakeup_pending = 0;
-	if (vb->wakeup_active) {
-		vb->wakeup_active = false;
-		pm_relax(&vb->vdev->dev);
-	}
-	spin_unlock_irq(&vb->stop_lock);
-}
-
-static void vb_allow_work(struct vb_device *vb)
-{
-	spin_lock_irq(&vb->stop_lock);
-	vb->stopping = false;
-	spin_unlock_irq(&vb->stop_lock);
+	vb_work_stopped(&vb->work);
 }
 
 static const char *vb_onoff(bool on)
@@ -100,7 +39,7 @@ static void vb_config_changed(struct virtio_device *vdev)
 {
 	struct vb_device *vb = vdev->priv;
 
-	vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
+	vb_queue_work(&vb->work, &vb->resize_work, VB_WAKEUP_RESIZE);
 	vb_hint_config_changed(vb);
 }
 
@@ -108,8 +47,8 @@ static void vb_config_changed(struct virtio_device *vdev)
  * Ask for the queues the device has, in its order and without gaps. The
  * transport gives queue numbers only to named entries, in turn (in 6.1,
  * 6.12 and 7.3 alike: vp_find_vqs_msix() and _intx() skip an unnamed entry
- * without counting it), so a queue's number is its rank among the queues asked for.
- * An unnamed entry in the middle would not hold a number open: every queue
+ * without counting it), so a queue's number is its rank among the queues
+ * asked for. An unnamed entry in the middle would not hold a number open: every queue
  * after it would get the device's number of the queue before it.
  *
  * QEMU creates a queue for each feature it offers, negotiated or not. When
@@ -221,14 +160,14 @@ static int vb_up(struct vb_device *vb)
 	if (err)
 		goto err_oom_exit;
 
-	vb_allow_work(vb);
-	vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
+	vb_allow_work(&vb->work);
+	vb_queue_work(&vb->work, &vb->resize_work, VB_WAKEUP_RESIZE);
 	/*
 	 * On restore, work was refused until now: the device may already have
 	 * returned the statistics buffer, and only stats_work queues it again.
 	 */
 	if (vb->stats_vq)
-		vb_queue_work(vb, &vb->stats_work, VB_WAKEUP_STATS);
+		vb_queue_work(&vb->work, &vb->stats_work, VB_WAKEUP_STATS);
 	/* A request may have come while the driver could not take it. */
 	vb_hint_config_changed(vb);
 	return 0;
@@ -254,7 +193,7 @@ static void vb_down(struct vb_device *vb)
 {
 	vb_reporting_exit(vb);
 	vb_oom_exit(vb);
-	vb_stop_work(vb);
+	vb_stop_all_work(vb);
 	vb_deflate_all(vb);
 	vb_close_queues(vb);
 	virtio_reset_device(vb->vdev);
@@ -280,7 +219,7 @@ static int vb_validate(struct virtio_device *vdev)
 	__virtio_clear_bit(vdev, VIRTIO_RING_F_INDIRECT_DESC);
 	vb_reporting_validate(vdev);
 	/* Probe says why in the log; sysfs keeps saying it. */
-	if (vb_hint_blocker())
+	if (vb_hint_blocker(NULL))
 		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
 	return 0;
 }
@@ -296,7 +235,6 @@ static int vb_probe(struct virtio_device *vdev)
 
 	vb->vdev = vdev;
 	vdev->priv = vb;
-	spin_lock_init(&vb->stop_lock);
 	mutex_init(&vb->balloon_lock);
 	init_waitqueue_head(&vb->acked);
 	INIT_WORK(&vb->resize_work, vb_resize_work);
@@ -304,23 +242,13 @@ static int vb_probe(struct virtio_device *vdev)
 	balloon_devinfo_init(&vb->pages);
 	vb_compaction_init(vb);
 
-	/*
-	 * High priority: a hint request is worth most in its first moments.
-	 * Per-CPU, not unbound: the resize work waits for the device's
-	 * interrupt on every message, and hopping CPUs made inflation twice
-	 * as slow as the in-tree driver's under TCG.
-	 */
-	vb->wq = alloc_workqueue("virtio_balloon/%s",
-				 WQ_FREEZABLE | WQ_HIGHPRI | VB_WQ_PERCPU, 0,
-				 dev_name(&vdev->dev));
-	if (!vb->wq) {
-		err = -ENOMEM;
+	err = vb_work_init(&vb->work, &vdev->dev);
+	if (err)
 		goto err_free;
-	}
 
 	err = vb_hint_init(vb);
 	if (err)
-		goto err_destroy_wq;
+		goto err_work_exit;
 
 	device_set_wakeup_capable(&vdev->dev, true);
 	err = vb_up(vb);
@@ -332,14 +260,14 @@ static int vb_probe(struct virtio_device *vdev)
 		 vb_onoff(virtio_has_feature(vdev, VIRTIO_BALLOON_F_DEFLATE_ON_OOM)),
 		 vb_onoff(vb->reporting_vq),
 		 vb_onoff(virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON)),
-		 vb_onoff(vb->hint.vq));
+		 vb_onoff(vb_hint_on(vb)));
 	return 0;
 
 err_hint_exit:
 	device_set_wakeup_capable(&vdev->dev, false);
 	vb_hint_exit(vb);
-err_destroy_wq:
-	destroy_workqueue(vb->wq);
+err_work_exit:
+	vb_work_exit(&vb->work);
 err_free:
 	kfree(vb);
 	vdev->priv = NULL;
@@ -353,7 +281,7 @@ static void vb_remove(struct virtio_device *vdev)
 	vb_down(vb);
 	device_set_wakeup_capable(&vdev->dev, false);
 	vb_hint_exit(vb);
-	destroy_workqueue(vb->wq);
+	vb_work_exit(&vb->work);
 	kfree(vb);
 	vdev->priv = NULL;
 }

@@ -27,10 +27,8 @@ static int vb_oom_notify(struct notifier_block *nb, unsigned long unused,
 	unsigned int n;
 
 	n = vb_deflate(vb, VB_OOM_PAGES);
-	if (n) {
+	if (n)
 		vb_report_actual(vb);
-		vb->oom_deflated += n;
-	}
 	*freed += n / VB_PAGES_PER_PAGE;
 	return NOTIFY_OK;
 }

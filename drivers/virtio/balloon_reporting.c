@@ -26,7 +26,7 @@
 /* Called by validate: decide PAGE_POISON and REPORTING as described above. */
 void vb_reporting_validate(struct virtio_device *vdev)
 {
-	if (!want_init_on_free() && !page_poisoning_enabled_static())
+	if (!vb_free_page_filler())
 		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_PAGE_POISON);
 	else if (!virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON))
 		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_REPORTING);

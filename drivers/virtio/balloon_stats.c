@@ -8,6 +8,7 @@
  * outstanding and vb->stats is written only while the device does not hold it.
  */
 
+#include <kunit/visibility.h>
 #include <linux/hugetlb.h>
 #include <linux/mm.h>
 #include <linux/mmzone.h>
@@ -74,7 +75,7 @@ static void vb_stats_fill_events(struct vb_device *vb, unsigned int *idx)
 #endif
 
 /* Fill vb->stats with current figures; returns the number of entries. */
-unsigned int vb_stats_fill(struct vb_device *vb)
+VISIBLE_IF_KUNIT unsigned int vb_stats_fill(struct vb_device *vb)
 {
 	unsigned int idx = 0;
 	struct sysinfo si;
@@ -107,7 +108,7 @@ void vb_stats_request(struct virtqueue *vq)
 {
 	struct vb_device *vb = vq->vdev->priv;
 
-	vb_queue_work(vb, &vb->stats_work, VB_WAKEUP_STATS);
+	vb_queue_work(&vb->work, &vb->stats_work, VB_WAKEUP_STATS);
 }
 
 void vb_stats_work(struct work_struct *work)
@@ -117,7 +118,7 @@ void vb_stats_work(struct work_struct *work)
 	unsigned int len;
 	int err;
 
-	vb_work_begin(vb, VB_WAKEUP_STATS);
+	vb_work_begin(&vb->work, VB_WAKEUP_STATS);
 	if (virtqueue_get_buf(vb->stats_vq, &len)) {
 		err = vb_stats_queue(vb);
 		if (err)
@@ -127,5 +128,5 @@ void vb_stats_work(struct work_struct *work)
 		else
 			virtqueue_kick(vb->stats_vq);
 	}
-	vb_work_end(vb);
+	vb_work_end(&vb->work);
 }

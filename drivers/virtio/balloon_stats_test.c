@@ -13,7 +13,7 @@
 #include <linux/virtio_config.h>
 
 #include "virtio_balloon_internal.h"
-#include "virtio_balloon_test.h"
+#include "balloon_test.h"
 
 /* Pages allocated to see MEMFREE move, and the noise allowed around them. */
 #define VB_TEST_ALLOC_ORDER	(NR_PAGE_ORDERS - 1)
@@ -44,33 +44,23 @@ static const u16 vb_expected_tags[] = {
 };
 
 struct vb_stats_ctx {
-	struct virtio_device vdev;
-	struct vb_device *vb;
+	struct vb_test_balloon tb;	/* first */
 	unsigned int n;
 };
 
 static int vb_stats_init(struct kunit *test)
 {
-	struct vb_stats_ctx *ctx;
-
-	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
-	if (!ctx)
-		return -ENOMEM;
-	ctx->vb = vb_test_device(test, &ctx->vdev);
-	if (!ctx->vb)
-		return -ENOMEM;
-	test->priv = ctx;
-	return 0;
+	return vb_test_context(test, sizeof(struct vb_stats_ctx)) ? 0 : -ENOMEM;
 }
 
 static u16 vb_tag_at(struct vb_stats_ctx *ctx, unsigned int i)
 {
-	return le16_to_cpu((__force __le16)ctx->vb->stats[i].tag);
+	return le16_to_cpu((__force __le16)ctx->tb.vb->stats[i].tag);
 }
 
 static u64 vb_val_at(struct vb_stats_ctx *ctx, unsigned int i)
 {
-	return le64_to_cpu((__force __le64)ctx->vb->stats[i].val);
+	return le64_to_cpu((__force __le64)ctx->tb.vb->stats[i].val);
 }
 
 /* The value filled for @tag; fails the test if there is none. */
@@ -87,7 +77,7 @@ static u64 vb_stat(struct kunit *test, struct vb_stats_ctx *ctx, u16 tag)
 
 static void vb_fill(struct vb_stats_ctx *ctx)
 {
-	ctx->n = vb_stats_fill(ctx->vb);
+	ctx->n = vb_stats_fill(ctx->tb.vb);
 }
 
 static void stats_fill_writes_every_tag_in_order(struct kunit *test)
@@ -108,13 +98,13 @@ static void stats_fill_stays_within_the_buffer(struct kunit *test)
 	struct virtio_balloon_stat unused;
 	unsigned int i;
 
-	memset(ctx->vb->stats, 0xa5, sizeof(ctx->vb->stats));
+	memset(ctx->tb.vb->stats, 0xa5, sizeof(ctx->tb.vb->stats));
 	memset(&unused, 0xa5, sizeof(unused));
 	vb_fill(ctx);
 	KUNIT_ASSERT_LE(test, ctx->n, (unsigned int)VB_STATS_MAX);
 	for (i = ctx->n; i < VB_STATS_MAX; i++)
 		KUNIT_EXPECT_EQ_MSG(test,
-				    memcmp(&ctx->vb->stats[i], &unused, sizeof(unused)),
+				    memcmp(&ctx->tb.vb->stats[i], &unused, sizeof(unused)),
 				    0, "entry %u written past the count", i);
 }
 

@@ -14,7 +14,9 @@
  * the free lists and that clear is lost if QEMU then applies the hint.
  *
  * So before the walk, the session hints one page that the driver owns in
- * every chunk (a "probe") and waits until the device has used that element.
+ * every chunk (a "probe") and waits until the device has used that element
+ * (the hint device sends them: vb_fence_begin(), vb_fence_probes(),
+ * vb_fence_end()).
  * QEMU applies an element's hints, clearing the dirty log of their chunks
  * first, before it returns the element. From then on in this round, every
  * page of a fenced chunk is write-protected again: a page read from the free
@@ -209,67 +211,68 @@ void vb_hint_fence_prepare(struct vb_device *vb)
 }
 
 /*
- * The sink's fence: hint every probe page under @id and wait until the
- * device has used them all. On success @fenced names the chunks it covered.
- * Its figures go straight to the statistics: the hint work is their writer.
+ * Start a fence: take the lock that keeps every probe page ours until
+ * vb_fence_end(), and the probes that wanted chunks lack; stores in
+ * *@missing how many of those still lack one. The hint device then sends
+ * the probes (vb_fence_probes()) and waits until they are applied.
  */
-int vb_hint_fence(struct vb_hint_sink *sink, u32 id,
-		  struct vb_hint_fenced *fenced)
+int vb_fence_begin(struct vb_hint_dev *h, u64 *missing)
 {
-	struct vb_device *vb = container_of(sink, struct vb_device, hint.sink);
-	struct vb_hint_dev *h = &vb->hint;
-	struct vb_hint_fence *f = &h->fence;
-	struct vb_hint_range r[VB_HINT_SG_MAX];
-	unsigned long c, sent = 0, missing = 0;
-	unsigned int n = 0;
-	u64 start = ktime_get_ns();
+	unsigned long n = 0;
 	int err;
 
-	mutex_lock(&f->lock);
-	err = vb_fence_refresh(h, &missing);
-	if (err)
-		goto out;
-
-	bitmap_zero(f->map, f->nr_chunks);
-	for (c = 0; c < f->nr_chunks; c++) {
-		if (!f->probes[c])
-			continue;
-		r[n].pfn = page_to_pfn(f->probes[c]);
-		r[n].nr_pages = 1;
-		if (++n == VB_HINT_SG_MAX) {
-			err = vb_hint_queue_ranges(vb, r, n, id);
-			if (err)
-				goto out;
-			n = 0;
-		}
-	}
-	if (n) {
-		err = vb_hint_queue_ranges(vb, r, n, id);
-		if (err)
-			goto out;
-	}
-	virtqueue_kick(h->vq);
-	/* QEMU applied every hint of an element before it returned it. */
-	err = vb_hint_drain(vb, id);
-	if (err)
-		goto out;
-	for (c = 0; c < f->nr_chunks; c++) {
-		if (f->probes[c]) {
-			__set_bit(c, f->map);
-			sent++;
-		}
-	}
-	h->stats.fences_applied++;
-	fenced->map = f->map;
-	fenced->wanted = f->wanted;
-	fenced->nr_chunks = f->nr_chunks;
-	fenced->chunk_shift = f->chunk_shift;
-out:
-	h->stats.last_fence_chunks = sent;
-	h->stats.last_fence_missing = missing;
-	h->stats.last_fence_us = div_u64(ktime_get_ns() - start, NSEC_PER_USEC);
-	mutex_unlock(&f->lock);
+	mutex_lock(&h->fence.lock);
+	err = vb_fence_refresh(h, &n);
+	*missing = n;
 	return err;
+}
+
+/*
+ * Store in @r up to @max probe pages, from chunk *@next on, as single-page
+ * ranges; returns how many, 0 when every probe was given.
+ */
+unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
+			     struct vb_hint_range *r, unsigned int max)
+{
+	unsigned int n = 0;
+
+	lockdep_assert_held(&f->lock);
+	for (; *next < f->nr_chunks && n < max; (*next)++) {
+		if (!f->probes[*next])
+			continue;
+		r[n].pfn = page_to_pfn(f->probes[*next]);
+		r[n].nr_pages = 1;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * End the fence begun by vb_fence_begin(). If the device applied every
+ * probe's hint, @fenced is not NULL and is set to the chunks they covered.
+ * Returns how many chunks that is.
+ */
+unsigned long vb_fence_end(struct vb_hint_fence *f,
+			   struct vb_hint_fenced *fenced)
+{
+	unsigned long c, sent = 0;
+
+	lockdep_assert_held(&f->lock);
+	if (fenced) {
+		bitmap_zero(f->map, f->nr_chunks);
+		for (c = 0; c < f->nr_chunks; c++) {
+			if (f->probes[c]) {
+				__set_bit(c, f->map);
+				sent++;
+			}
+		}
+		fenced->map = f->map;
+		fenced->wanted = f->wanted;
+		fenced->nr_chunks = f->nr_chunks;
+		fenced->chunk_shift = f->chunk_shift;
+	}
+	mutex_unlock(&f->lock);
+	return sent;
 }
 
 /* Memory going offline cannot go while we own a page in it. */

@@ -10,6 +10,8 @@
  * queue. Whatever the moment, no range may be queued once it turned. With a
  * fence, the sink records where the session asked for it and covers the
  * chunks the test chooses.
+ *
+ * Over 400 lines: one suite, whose cases all run on the scripted sink above.
  */
 
 #include <kunit/test.h>
@@ -387,53 +389,61 @@ static void session_counts_the_pages_it_queued(struct kunit *test)
 	KUNIT_EXPECT_GT(test, ctx->s.lock_acquisitions, 0ULL);
 }
 
-static void session_queues_nothing_when_verdict_turned_before(struct kunit *test)
+/*
+ * How a session whose verdict turns to the case's parameter may end, and
+ * where: @arm sets the moment in the scripted sink; then no range may follow
+ * the turn, and the figures count what was queued.
+ */
+enum vb_turn_moment {
+	VB_TURN_BEFORE,		/* at the first check() */
+	VB_TURN_AFTER_BATCHES,	/* after two batches */
+	VB_TURN_IN_FULL_QUEUE,	/* while the third batch waits for room */
+	VB_TURN_BEFORE_MARKER,	/* while the start marker waits for room */
+};
+
+static struct vb_test_sink *vb_run_turning(struct kunit *test,
+					   enum vb_turn_moment moment)
 {
 	struct vb_session_ctx *ctx = test->priv;
 	enum vb_hint_verdict v = vb_param_verdict(test);
 	struct vb_test_sink *ts = vb_prepare(ctx, v);
 
-	ts->turn_at_check = 1;
+	ts->turn_at_check = moment == VB_TURN_BEFORE ? 1 : 0;
+	ts->turn_after_batches = moment == VB_TURN_AFTER_BATCHES ? 2 : 0;
+	ts->full_at_batch = moment == VB_TURN_IN_FULL_QUEUE ? 3 : 0;
+	ts->full_at_marker = moment == VB_TURN_BEFORE_MARKER;
 	KUNIT_EXPECT_EQ(test, vb_run(ctx), vb_hint_end_of(v));
+	KUNIT_EXPECT_EQ(test, vb_ranges_after_turn(ts), 0U);
+	KUNIT_EXPECT_EQ(test, ctx->s.ranges, (u64)vb_nr_ranges(ts));
+	return ts;
+}
+
+static void session_queues_nothing_when_verdict_turned_before(struct kunit *test)
+{
+	struct vb_test_sink *ts = vb_run_turning(test, VB_TURN_BEFORE);
+
 	KUNIT_EXPECT_EQ(test, ts->nr_ev, 0U);
-	KUNIT_EXPECT_EQ(test, ctx->s.ranges, 0ULL);
 }
 
 static void session_drops_the_batch_read_when_verdict_turns(struct kunit *test)
 {
-	struct vb_session_ctx *ctx = test->priv;
-	enum vb_hint_verdict v = vb_param_verdict(test);
-	struct vb_test_sink *ts = vb_prepare(ctx, v);
+	struct vb_test_sink *ts = vb_run_turning(test, VB_TURN_AFTER_BATCHES);
 
-	ts->turn_after_batches = 2;
-	KUNIT_EXPECT_EQ(test, vb_run(ctx), vb_hint_end_of(v));
 	KUNIT_EXPECT_EQ(test, ts->batches, 2U);
-	KUNIT_EXPECT_EQ(test, vb_ranges_after_turn(ts), 0U);
-	KUNIT_EXPECT_EQ(test, ctx->s.ranges, (u64)vb_nr_ranges(ts));
 	KUNIT_EXPECT_TRUE(test, vb_last_is_stop(ts));
 }
 
 static void session_queues_nothing_when_verdict_turns_in_full_queue(struct kunit *test)
 {
-	struct vb_session_ctx *ctx = test->priv;
-	enum vb_hint_verdict v = vb_param_verdict(test);
-	struct vb_test_sink *ts = vb_prepare(ctx, v);
+	struct vb_test_sink *ts = vb_run_turning(test, VB_TURN_IN_FULL_QUEUE);
 
-	ts->full_at_batch = 3;
-	KUNIT_EXPECT_EQ(test, vb_run(ctx), vb_hint_end_of(v));
 	KUNIT_EXPECT_EQ(test, ts->batches, 2U);
-	KUNIT_EXPECT_EQ(test, vb_ranges_after_turn(ts), 0U);
-	KUNIT_EXPECT_EQ(test, ctx->s.ranges, (u64)vb_nr_ranges(ts));
 }
 
 static void session_queues_nothing_when_verdict_turns_before_marker_fits(struct kunit *test)
 {
-	struct vb_session_ctx *ctx = test->priv;
-	enum vb_hint_verdict v = vb_param_verdict(test);
-	struct vb_test_sink *ts = vb_prepare(ctx, v);
+	struct vb_test_sink *ts = vb_run_turning(test, VB_TURN_BEFORE_MARKER);
 
-	ts->full_at_marker = true;
-	KUNIT_EXPECT_EQ(test, vb_run(ctx), vb_hint_end_of(v));
 	KUNIT_EXPECT_EQ(test, vb_count_id(ts, VB_TEST_ID), 0U);
 	KUNIT_EXPECT_EQ(test, vb_nr_ranges(ts), 0U);
 }

@@ -107,12 +107,6 @@ void vb_hint_walk_exit(void)
 	unregister_memory_notifier(&vb_hint_memory_nb);
 }
 
-/* The order of a free block; valid only while PageBuddy() holds. */
-static unsigned int vb_buddy_order(struct page *page)
-{
-	return page_private(page);
-}
-
 /* Every populated zone of every online node; returns how many were stored. */
 unsigned int vb_hint_collect_zones(struct zone **zones, unsigned int max)
 {
@@ -220,7 +214,7 @@ static unsigned int vb_hint_pcp_step(struct vb_hint_cursor *cur,
 	spin_lock_irqsave(&pcp->lock, flags);
 	start = ktime_get_ns();
 	for (pindex = NR_PCP_LISTS - 1; pindex >= 0 && n < budget; pindex--) {
-		unsigned int order = vb_pcp_list_order(pindex);
+		unsigned int order = pindex_to_order(pindex);
 		struct page *page;
 
 		if (order < cur->min_order)
@@ -252,7 +246,7 @@ static struct list_head *vb_hint_resume(struct vb_hint_cursor *cur,
 	if (!cur->has_last)
 		return head->next;
 	last = pfn_to_page(cur->last_pfn);
-	if (PageBuddy(last) && vb_buddy_order(last) == cur->order &&
+	if (PageBuddy(last) && buddy_order(last) == cur->order &&
 	    page_zone(last) == zone)
 		return last->buddy_list.next;
 	return head->next;

@@ -7,6 +7,9 @@
  * keeping every other one and freeing the rest, so that the free lists hold
  * blocks whose place is known and the kept blocks sit beside them.
  * vb_hint_coalesce checks the merging of ranges on made-up input.
+ *
+ * Over 400 lines: the walker's suite, whose cases share the set-up of known
+ * free and kept blocks, and the small suite of the function it feeds.
  */
 
 #include <kunit/test.h>
@@ -249,7 +252,7 @@ static bool vb_pfn_is_free(unsigned long pfn)
 
 		free = head >= zone->zone_start_pfn &&
 		       page_zone(page) == zone && PageBuddy(page) &&
-		       page_private(page) >= order;
+		       buddy_order(page) >= order;
 	}
 	spin_unlock_irqrestore(&zone->lock, flags);
 	return free;
@@ -598,78 +601,81 @@ static struct kunit_suite vb_hint_walk_suite = {
 	.test_cases = vb_hint_walk_cases,
 };
 
-static void coalesce_merges_touching_and_overlapping(struct kunit *test)
-{
-	struct vb_hint_range r[] = {
-		{ .pfn = 64, .nr_pages = 16 },
-		{ .pfn = 0, .nr_pages = 8 },
-		{ .pfn = 8, .nr_pages = 8 },
-		{ .pfn = 70, .nr_pages = 2 },
-		{ .pfn = 32, .nr_pages = 4 },
-		{ .pfn = 34, .nr_pages = 4 },
-	};
+#define VB_COALESCE_MAX	6
 
-	KUNIT_ASSERT_EQ(test, vb_hint_coalesce(r, ARRAY_SIZE(r)), 3U);
-	KUNIT_EXPECT_EQ(test, r[0].pfn, 0UL);
-	KUNIT_EXPECT_EQ(test, r[0].nr_pages, 16UL);
-	KUNIT_EXPECT_EQ(test, r[1].pfn, 32UL);
-	KUNIT_EXPECT_EQ(test, r[1].nr_pages, 6UL);
-	KUNIT_EXPECT_EQ(test, r[2].pfn, 64UL);
-	KUNIT_EXPECT_EQ(test, r[2].nr_pages, 16UL);
+/* An input batch and what vb_hint_coalesce() must make of it. */
+struct vb_coalesce_case {
+	const char *name;
+	struct vb_hint_range in[VB_COALESCE_MAX];
+	unsigned int nr_in;
+	struct vb_hint_range out[VB_COALESCE_MAX];
+	unsigned int nr_out;
+};
+
+#define VB_MAXLEN	VB_HINT_RANGE_MAX_PAGES
+
+static const struct vb_coalesce_case vb_coalesce_cases[] = {
+	{
+		.name = "merges touching and overlapping",
+		.in = { { 64, 16 }, { 0, 8 }, { 8, 8 }, { 70, 2 }, { 32, 4 },
+			{ 34, 4 } },
+		.nr_in = 6,
+		.out = { { 0, 16 }, { 32, 6 }, { 64, 16 } },
+		.nr_out = 3,
+	}, {
+		.name = "keeps distant ranges apart",
+		.in = { { 512, 1 }, { 8, 8 }, { 17, 1 } },
+		.nr_in = 3,
+		.out = { { 8, 8 }, { 17, 1 }, { 512, 1 } },
+		.nr_out = 3,
+	}, {
+		.name = "leaves no range alone",
+		.in = { { 5, 3 } },
+		.nr_in = 0,
+		.nr_out = 0,
+	}, {
+		.name = "leaves one range alone",
+		.in = { { 5, 3 } },
+		.nr_in = 1,
+		.out = { { 5, 3 } },
+		.nr_out = 1,
+	}, {
+		.name = "absorbs contained and repeated ranges",
+		.in = { { 1024, 1 }, { 1024, 1024 }, { 1536, 512 },
+			{ 1024, 1024 } },
+		.nr_in = 4,
+		.out = { { 1024, 1024 } },
+		.nr_out = 1,
+	}, {
+		.name = "caps ranges at the maximum length",
+		.in = { { 0, VB_MAXLEN / 2 }, { VB_MAXLEN / 2, VB_MAXLEN / 2 },
+			{ VB_MAXLEN, 1 } },
+		.nr_in = 3,
+		.out = { { 0, VB_MAXLEN }, { VB_MAXLEN, 1 } },
+		.nr_out = 2,
+	},
+};
+
+static void vb_coalesce_desc(const struct vb_coalesce_case *c, char *desc)
+{
+	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
 }
 
-static void coalesce_keeps_distant_ranges_apart(struct kunit *test)
+KUNIT_ARRAY_PARAM(vb_coalesce, vb_coalesce_cases, vb_coalesce_desc);
+
+static void coalesce_merges_sorts_and_caps(struct kunit *test)
 {
-	struct vb_hint_range r[] = {
-		{ .pfn = 512, .nr_pages = 1 },
-		{ .pfn = 8, .nr_pages = 8 },
-		{ .pfn = 17, .nr_pages = 1 },
-	};
+	const struct vb_coalesce_case *c = test->param_value;
+	struct vb_hint_range r[VB_COALESCE_MAX];
+	unsigned int i;
 
-	KUNIT_ASSERT_EQ(test, vb_hint_coalesce(r, ARRAY_SIZE(r)), 3U);
-	KUNIT_EXPECT_EQ(test, r[0].pfn, 8UL);
-	KUNIT_EXPECT_EQ(test, r[1].pfn, 17UL);
-	KUNIT_EXPECT_EQ(test, r[2].pfn, 512UL);
-}
-
-static void coalesce_leaves_zero_or_one_range_alone(struct kunit *test)
-{
-	struct vb_hint_range r = { .pfn = 5, .nr_pages = 3 };
-
-	KUNIT_EXPECT_EQ(test, vb_hint_coalesce(&r, 0), 0U);
-	KUNIT_EXPECT_EQ(test, vb_hint_coalesce(&r, 1), 1U);
-	KUNIT_EXPECT_EQ(test, r.pfn, 5UL);
-	KUNIT_EXPECT_EQ(test, r.nr_pages, 3UL);
-}
-
-static void coalesce_absorbs_contained_and_repeated_ranges(struct kunit *test)
-{
-	struct vb_hint_range r[] = {
-		{ .pfn = 1024, .nr_pages = 1 },
-		{ .pfn = 1024, .nr_pages = 1024 },
-		{ .pfn = 1536, .nr_pages = 512 },
-		{ .pfn = 1024, .nr_pages = 1024 },
-	};
-
-	KUNIT_ASSERT_EQ(test, vb_hint_coalesce(r, ARRAY_SIZE(r)), 1U);
-	KUNIT_EXPECT_EQ(test, r[0].pfn, 1024UL);
-	KUNIT_EXPECT_EQ(test, r[0].nr_pages, 1024UL);
-}
-
-static void coalesce_caps_ranges_at_max_length(struct kunit *test)
-{
-	const unsigned long max = VB_HINT_RANGE_MAX_PAGES;
-	struct vb_hint_range r[] = {
-		{ .pfn = 0, .nr_pages = max / 2 },
-		{ .pfn = max / 2, .nr_pages = max / 2 },
-		{ .pfn = max, .nr_pages = 1 },
-	};
-
-	KUNIT_ASSERT_EQ(test, vb_hint_coalesce(r, ARRAY_SIZE(r)), 2U);
-	KUNIT_EXPECT_EQ(test, r[0].pfn, 0UL);
-	KUNIT_EXPECT_EQ(test, r[0].nr_pages, max);
-	KUNIT_EXPECT_EQ(test, r[1].pfn, max);
-	KUNIT_EXPECT_EQ(test, r[1].nr_pages, 1UL);
+	memcpy(r, c->in, sizeof(r));
+	KUNIT_ASSERT_EQ(test, vb_hint_coalesce(r, c->nr_in), c->nr_out);
+	for (i = 0; i < c->nr_out; i++) {
+		KUNIT_EXPECT_EQ_MSG(test, r[i].pfn, c->out[i].pfn, "range %u", i);
+		KUNIT_EXPECT_EQ_MSG(test, r[i].nr_pages, c->out[i].nr_pages,
+				    "range %u", i);
+	}
 }
 
 /*
@@ -678,7 +684,7 @@ static void coalesce_caps_ranges_at_max_length(struct kunit *test)
  */
 static void coalesce_never_overlaps_at_max_length(struct kunit *test)
 {
-	const unsigned long max = VB_HINT_RANGE_MAX_PAGES;
+	const unsigned long max = VB_MAXLEN;
 	struct vb_hint_range r[] = {
 		{ .pfn = 0, .nr_pages = max - 1 },
 		{ .pfn = max - 2, .nr_pages = 4 },
@@ -699,11 +705,8 @@ static void coalesce_never_overlaps_at_max_length(struct kunit *test)
 }
 
 static struct kunit_case vb_hint_coalesce_cases[] = {
-	KUNIT_CASE(coalesce_merges_touching_and_overlapping),
-	KUNIT_CASE(coalesce_keeps_distant_ranges_apart),
-	KUNIT_CASE(coalesce_leaves_zero_or_one_range_alone),
-	KUNIT_CASE(coalesce_absorbs_contained_and_repeated_ranges),
-	KUNIT_CASE(coalesce_caps_ranges_at_max_length),
+	KUNIT_CASE_PARAM(coalesce_merges_sorts_and_caps,
+			 vb_coalesce_gen_params),
 	KUNIT_CASE(coalesce_never_overlaps_at_max_length),
 	{}
 };

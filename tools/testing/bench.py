@@ -33,9 +33,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import host_build  # noqa: E402
+import initramfs  # noqa: E402
 import migration as mig  # noqa: E402
 import vm  # noqa: E402
-from vm import MIB  # noqa: E402
+from host_build import MIB  # noqa: E402
 
 DOWNTIME_LIMIT_MS = 300
 BANDWIDTHS = (1250, 125)
@@ -141,12 +143,12 @@ def main():
     ap.add_argument("--kernel", default="all", metavar="LABEL",
                     help="one kernel of tools/testing/kernels (6.1, 6.12, ...) or all")
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--out", default=os.path.join(vm.CACHE, "bench"))
+    ap.add_argument("--out", default=os.path.join(host_build.CACHE, "bench"))
     ap.add_argument("--mem", type=int, default=2048, help="guest memory, MiB")
     ap.add_argument("--dirty", type=int, default=1536, help="memory written and freed, MiB")
     ap.add_argument("--hold", type=int, default=256, help="verified data set, MiB")
     args = ap.parse_args()
-    kernels = vm.setup()
+    kernels = host_build.setup()
     if args.kernel != "all" and args.kernel not in kernels:
         ap.error("--kernel: no kernel %s (there are: %s)" % (args.kernel, " ".join(kernels)))
     flavours = list(kernels) if args.kernel == "all" else [args.kernel]
@@ -155,7 +157,7 @@ def main():
     all_results = {}
     for flavour in flavours:
         ver = kernels[flavour].ver
-        initrd = vm.build_initramfs(ver, vm.build_module(vm.REPO, ver))
+        initrd = initramfs.build_initramfs(ver, host_build.build_module(host_build.REPO, ver))
         results = {}
         for rnd in range(args.rounds):
             for bw in BANDWIDTHS:

@@ -16,9 +16,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import host_build  # noqa: E402
+import initramfs  # noqa: E402
 import migration as mig  # noqa: E402
 import vm  # noqa: E402
-from vm import MIB  # noqa: E402
+from host_build import MIB  # noqa: E402
 
 MEM_MIB = 1536
 
@@ -48,13 +50,13 @@ def main():
     ap.add_argument("--kernel", metavar="LABEL",
                     help="a kernel of tools/testing/kernels (6.1, 6.12, ...; default: the newest)")
     args = ap.parse_args()
-    kernels = vm.setup()
+    kernels = host_build.setup()
     label = args.kernel or list(kernels)[-1]
     if label not in kernels:
         ap.error("--kernel: no kernel %s (there are: %s)" % (label, " ".join(kernels)))
     ver = kernels[label].ver
     say("building the module for %s" % ver)
-    initrd = vm.build_initramfs(ver, vm.build_module(vm.REPO, ver))
+    initrd = initramfs.build_initramfs(ver, host_build.build_module(host_build.REPO, ver))
     with vm.Guest(ver, initrd, mem_mib=1024, balloon={"free-page-hint": "on"}) as g:
         say("guest booted in %.1fs; loading virtio_balloon" % g.boot_seconds)
         g.check("modprobe virtio_balloon")

@@ -12,7 +12,7 @@
 # ($VB_CACHE, default ~/.cache/virtio-balloon, under kunit/<label>/linux) and
 # given a directory drivers/virtio_balloon_oot whose Makefile includes this
 # clone's Kbuild and whose sources are symlinks to this clone's
-# drivers/virtio/*.c: nothing is copied, and an edit here is rebuilt there.
+# drivers/virtio/*.[ch]: nothing is copied, and an edit here is rebuilt there.
 # The build directory (kunit/<ver>/build) is kept, so a later run only
 # rebuilds what changed.
 #
@@ -92,7 +92,7 @@ prepare_tree() {
 	mv "$tmp" "$tree"
 }
 
-# Point the cached tree at this clone. Only the .c files are linked, one by
+# Point the cached tree at this clone. Only the sources are linked, one by
 # one: kbuild's VPATH would otherwise find the objects of the module build
 # in the clone and link them into UML.
 link_sources() {
@@ -127,7 +127,7 @@ link_sources() {
 			rm -f "$f"
 		fi
 	done
-	for f in "$REPO"/drivers/virtio/*.c; do
+	for f in "$REPO"/drivers/virtio/*.[ch]; do
 		[ -e "$dir/drivers/virtio/${f##*/}" ] || ln -s "$f" "$dir/drivers/virtio/"
 	done
 }
@@ -138,9 +138,9 @@ expected_suites() {
 		"$REPO"/drivers/virtio/*_test.c
 }
 
-# Kernel log lines that fail the run even when every test passed.
-# Lockdep's reports are WARNINGs; KASAN's, and the sleep checks', are BUGs.
-SPLATS='WARNING:|BUG:|kernel BUG at|UBSAN:|Kernel panic|Oops|Call Trace:|DEBUG_LOCKS_WARN_ON|turning off the locking correctness validator|INFO: trying to register non-static key|INFO: task .* blocked'
+# Kernel log lines that fail the run even when every test passed: the
+# patterns the guests' logs are held to too.
+SPLATS=$(sed -e '/^#/d' -e '/^[[:space:]]*$/d' "$REPO/tools/testing/problem-patterns" | paste -sd '|')
 
 total_passed=0
 total_failed=0

@@ -9,12 +9,36 @@ import socket
 import time
 
 import vm
-from vm import MIB
+from host_build import MIB
 
 HOLD_STATUS = "/tmp/hold.status"
 HOLD_LOG = "/tmp/hold.log"
 FRAGMENT_LOG = "/tmp/fragment.log"
 LOWFREE = "/tmp/lowfree"
+
+
+# The hinted guest that most migration tests start from: MEM_MIB of memory,
+# a verified data set of HOLD_MIB, and DIRTY_MIB written and freed before
+# the migration.
+MEM_MIB = 1536
+HOLD_MIB = 128
+DIRTY_MIB = 1024
+HINT = {"free-page-hint": "on"}
+PARAMS = "/sys/module/virtio_balloon/parameters/"
+
+
+def hinted_guest(ctx, driver="ours", **options):
+    """Boot a guest of that shape with @options (vm.Guest's; balloon=HINT
+    unless given), load @driver, hold the data set and free the dirtied
+    memory."""
+    g = ctx.guest(mem_mib=MEM_MIB, **{"balloon": HINT, **options})
+    try:
+        load_driver(g, driver)
+        prepare(g, HOLD_MIB, DIRTY_MIB)
+    except BaseException:
+        g.close()
+        raise
+    return g
 
 
 def free_port():

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Run the end-to-end tests in QEMU guests.
+"""Run make check's tests: the build checks and KUnit (test_static.py), and
+the end-to-end tests in QEMU guests (every other test_*.py).
 
     python3 tools/testing/run.py [--kernel LABEL|all] [-k TEXT]... [--module ours|intree]
                                    [--repeat N] [--list]
@@ -27,6 +28,9 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import host_build  # noqa: E402
+import initramfs  # noqa: E402
+import reaper  # noqa: E402
 import vm  # noqa: E402
 
 TEST_TIMEOUT = 600
@@ -49,8 +53,8 @@ class Kernel:
             raise self._error
         if self._initrd is None:
             try:
-                ko = vm.build_module(vm.REPO, self.ver) if self.module == "ours" else None
-                self._initrd = vm.build_initramfs(self.ver, ko)
+                ko = host_build.build_module(host_build.REPO, self.ver) if self.module == "ours" else None
+                self._initrd = initramfs.build_initramfs(self.ver, ko)
             except Exception as e:
                 self._error = e
                 raise
@@ -101,7 +105,7 @@ class Context:
     def close(self):
         """Kill every guest of the test, also those it started without guest()
         (migration destinations) and forgot to close."""
-        vm.close_all()
+        reaper.close_all()
 
 
 class Report:
@@ -114,7 +118,7 @@ class Report:
 def discover(selected):
     """[(name, function, kwargs)] of the tests whose name contains a -k text."""
     tests = []
-    for path in sorted(glob.glob(os.path.join(vm.TESTING, "test_*.py"))):
+    for path in sorted(glob.glob(os.path.join(host_build.TESTING, "test_*.py"))):
         mod = importlib.import_module(os.path.basename(path)[:-3])
         fns = [f for n, f in vars(mod).items() if n.startswith("test_") and callable(f)]
         for fn in sorted(fns, key=lambda f: f.__code__.co_firstlineno):
@@ -175,7 +179,7 @@ def print_summary(report, elapsed):
 def new_run_dir():
     """A log directory for this run. Runs beyond the last KEEP_RUNS are
     removed once they are an hour old (another run may still be writing)."""
-    logs = os.path.join(vm.CACHE, "logs")
+    logs = os.path.join(host_build.CACHE, "logs")
     old = sorted(glob.glob(os.path.join(logs, "run-*")))
     for d in old[:max(0, len(old) - KEEP_RUNS + 1)]:
         if time.time() - os.path.getmtime(d) > 3600:
@@ -204,7 +208,7 @@ def main():
             print(name)
         return 0
     signal.signal(signal.SIGALRM, _on_alarm)
-    kernels = vm.setup()
+    kernels = host_build.setup()
     if args.kernel != "all" and args.kernel not in kernels:
         ap.error("--kernel: no kernel %s (there are: %s)" % (args.kernel, " ".join(kernels)))
     labels = list(kernels) if args.kernel == "all" else [args.kernel]

@@ -15,7 +15,7 @@ import statistics
 import time
 
 import vm
-from vm import MIB
+from host_build import MIB
 
 MEM_MIB = 1024
 HALF = MEM_MIB // 2 * MIB

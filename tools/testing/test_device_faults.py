@@ -18,7 +18,7 @@ import vm
 from test_balloon import assert_healthy, balloon_device, guest_stats, load, start_stats
 from test_parity import (COMPACT_BALLOON_MIB, COMPACT_MEM_MIB, COMPACT_PASSES, COMPACT_TARGET,
                          HIBERNATE_APPEND, compactable_balloon, freeze_restore, vmstat)
-from vm import MIB
+from host_build import MIB
 
 # Balloon pages interleaved with free pages, where compaction moves them.
 MEM_MIB = COMPACT_MEM_MIB
@@ -56,14 +56,14 @@ def _unload(g):
     return g.meminfo()["MemTotal"]
 
 
-def test_device_stops_acknowledging(k):
+def test_device_stops_acknowledging(ctx):
     """The device stops answering while the balloon deflates, then (after a
     reload) while compaction moves a balloon page. No page leaves the balloon
     unacknowledged, vmstat counts only what happened, and the reset gives
     every page back, including the old page of the unacknowledged move."""
     units = BALLOON_MIB * MIB // 4096
-    with k.guest(mem_mib=MEM_MIB, host="stalling") as g:
-        load(k, g)
+    with ctx.guest(mem_mib=MEM_MIB, host="stalling") as g:
+        load(ctx, g)
         total0 = g.meminfo()["MemTotal"]
         g.set_balloon(COMPACT_TARGET)
 
@@ -88,7 +88,7 @@ def test_device_stops_acknowledging(k):
         assert total == total0, "MemTotal %d KiB after rmmod, %d KiB before" % (total, total0)
 
         # Compaction moves a balloon page while the device does not answer.
-        load(k, g)
+        load(ctx, g)
         compactable_balloon(g)
         before = _events(g)
         _stall(g, True)
@@ -115,17 +115,17 @@ def test_device_stops_acknowledging(k):
                 released[1:], units + UNITS_PER_PAGE)
         assert total == total0, "MemTotal %d KiB after rmmod, %d KiB before" % (total, total0)
         assert_healthy(g)
-        k.note("deflate gave up after %.1f s, compaction after %.1f s (%d passes); released %s "
+        ctx.note("deflate gave up after %.1f s, compaction after %.1f s (%d passes); released %s "
                "units; MemTotal %d KiB before and after" % (
                    deflate_s, compact_s, passes, released, total0))
 
 
-def test_rmmod_during_compaction(k):
+def test_rmmod_during_compaction(ctx):
     """rmmod while compaction moves balloon pages in a loop takes about as
     long as deflating the same balloon, and nothing waits for an
     acknowledgement."""
-    with k.guest(mem_mib=MEM_MIB) as g:
-        load(k, g)
+    with ctx.guest(mem_mib=MEM_MIB) as g:
+        load(ctx, g)
         compactable_balloon(g)
         deflate_s = g.set_balloon(FULL)
         compactable_balloon(g)
@@ -145,15 +145,15 @@ def test_rmmod_during_compaction(k):
         assert "did not acknowledge" not in dmesg and "unacknowledged" not in dmesg, \
             "the device was reported silent:\n" + dmesg[-2000:]
         assert_healthy(g)
-        k.note("rmmod %.2f s, deflating %d MiB %.2f s; %d balloon pages moved by compaction" % (
+        ctx.note("rmmod %.2f s, deflating %d MiB %.2f s; %d balloon pages moved by compaction" % (
             rmmod_s, BALLOON_MIB, deflate_s, moved))
 
 
-def test_small_free_page_queue(k):
+def test_small_free_page_queue(ctx):
     """A free page queue of 16 entries, fewer than an element's 32 ranges:
     hinting fills elements to the ring size, and a migration with hinting
     of fragmented free memory keeps the data set intact with no warning."""
-    with k.guest(mem_mib=1024, balloon=HINT, host="small-free-page-queue") as src:
+    with ctx.guest(mem_mib=1024, balloon=HINT, host="small-free-page-queue") as src:
         mig.load_driver(src, "ours")
         status = src.qmp("x-query-virtio-queue-status",
                          path=vm.BALLOON_QOM + "/virtio-backend", queue=3)
@@ -174,14 +174,14 @@ def test_small_free_page_queue(k):
             # batches that needed several elements of at most 16 ranges.
             assert stats["sessions_started"] >= 1 and stats["total_ranges"] > 1024, stats
             assert stats["aborted_timeout"] == 0 and stats["aborted_error"] == 0, stats
-            k.note("16-entry free page queue: %s; sent %d MiB" % (
+            ctx.note("16-entry free page queue: %s; sent %d MiB" % (
                 stats, info["ram"]["transferred"] // MIB))
 
 
-def test_stats_after_restore(k):
+def test_stats_after_restore(ctx):
     """Statistics keep coming after each of three freeze/restore cycles."""
-    with k.guest(mem_mib=1024, append=HIBERNATE_APPEND) as g:
-        load(k, g)
+    with ctx.guest(mem_mib=1024, append=HIBERNATE_APPEND) as g:
+        load(ctx, g)
         start_stats(g, 1)
         for cycle in range(3):
             freeze_restore(g)
@@ -192,13 +192,13 @@ def test_stats_after_restore(k):
         assert_healthy(g)
 
 
-def test_sysfs_at_bind(k):
+def test_sysfs_at_bind(ctx):
     """When the binding is announced (the bind uevent), the device already
     has its free_page_hint/ directory."""
-    with k.guest(mem_mib=1024, balloon=HINT) as g:
+    with ctx.guest(mem_mib=1024, balloon=HINT) as g:
         g.check("uevent sh -c '[ \"$ACTION\" = bind ] && [ \"$DRIVER\" = virtio_balloon ] && "
                 "ls /sys$DEVPATH/free_page_hint > /tmp/at_bind 2>&1' >/dev/null 2>&1 &")
-        load(k, g)
+        load(ctx, g)
         vm.wait_for(lambda: g.run("test -e /tmp/at_bind")[0] == 0, 10,
                     lambda: "no bind uevent seen", interval=0.2)
         files = g.check("cat /tmp/at_bind").split()

@@ -14,18 +14,14 @@ import time
 
 import migration as mig
 import vm
+from migration import HINT, MEM_MIB, PARAMS
 from test_balloon import FREE_TOLERANCE, memory_kib
-from vm import MIB
+from host_build import MIB
 
-MEM_MIB = 1536
-HOLD_MIB = 128
-DIRTY_MIB = 1024
 FULL = MEM_MIB * MIB
 # Inflating this much takes seconds under TCG, long enough to act midway,
 # and leaves the guest (holding its data set) a few hundred MiB.
 BIG_MIB = 768
-HINT = {"free-page-hint": "on"}
-PARAMS = "/sys/module/virtio_balloon/parameters/"
 # The only virtio device of these guests, as in migration.hint_stat().
 VIRTIO = "/sys/bus/virtio/devices/virtio0"
 # Free memory after a fault may differ from before by the share of a 512 MiB
@@ -53,13 +49,6 @@ HINTING = ("d=%s/free_page_hint; s=$(cat $d/sessions_started) && "
 # A hot-pluggable slot on q35 and an iothread for a hot-plugged balloon.
 SLOT = ["-object", "iothread,id=io1", "-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1"]
 SLOT_BALLOON = dict(HINT, bus="rp1", iothread="io1")
-
-
-def _guest(k, **options):
-    g = k.guest(mem_mib=MEM_MIB, **{"balloon": HINT, **options})
-    mig.load_driver(g, "ours")
-    mig.prepare(g, HOLD_MIB, DIRTY_MIB)
-    return g
 
 
 def slow_hinting(g, mib=FRAGMENT_MIB):
@@ -119,7 +108,7 @@ def _wait_bound(g, what):
         what, g.run("ls -l /sys/bus/virtio/devices/; dmesg | tail -5")[1]), interval=0.5)
 
 
-def _survived(k, src, g, what, before, restore=None):
+def _survived(ctx, src, g, what, before, restore=None):
     """The checks after every fault. @g lives on (@src's migration
     destination, or @src itself) with its balloon empty or gone: the data set
     is intact, the kernel logs are clean, MemTotal and free memory are back
@@ -134,7 +123,7 @@ def _survived(k, src, g, what, before, restore=None):
                 lambda: "%s: MemTotal %d KiB, free %d KiB; before the fault %d and %d KiB (+-%d)" % (
                     (what,) + memory_kib(g) + (total0, free0, LEAK_KIB)), interval=0.5)
     total1, free1 = memory_kib(g)
-    k.note("%s: MemTotal %d -> %d KiB, free %d -> %d KiB (%+d)" % (
+    ctx.note("%s: MemTotal %d -> %d KiB, free %d -> %d KiB (%+d)" % (
         what, total0, total1, free0, free1, free1 - free0))
     if restore:
         restore()
@@ -146,7 +135,7 @@ def _survived(k, src, g, what, before, restore=None):
         mig.assert_clean(dst, what + ", next migration (destination)")
         grown = int(mig.hint_stat(dst, "total_pages")) - pages
         assert grown > 0, "%s: the next migration hinted no page" % what
-        k.note("%s: next migration hinted %d MiB, sent %d MiB" % (
+        ctx.note("%s: next migration hinted %d MiB, sent %d MiB" % (
             what, grown * 4096 // MIB, info["ram"]["transferred"] // MIB))
 
 
@@ -155,21 +144,21 @@ def _reload(g):
     _wait_bound(g, "reloaded")
 
 
-def test_unload_while_hinting(k):
-    with _guest(k) as src:
+def test_unload_while_hinting(ctx):
+    with mig.hinted_guest(ctx) as src:
         slow_hinting(src)
         before = memory_kib(src)
         dst, (started, ended, status) = _migrate_with(
             src, lambda: _when_hinting(src, "rmmod virtio_balloon"))
         with dst:
             assert status == 0, "rmmod failed (%d) during a hinting session" % status
-            k.note("rmmod with session %d in progress (%d ended before)" % (started, ended))
+            ctx.note("rmmod with session %d in progress (%d ended before)" % (started, ended))
             assert dst.run("lsmod | grep -w virtio_balloon")[0] != 0, "virtio_balloon still loaded"
-            _survived(k, src, dst, "unloaded while hinting", before, lambda: _reload(dst))
+            _survived(ctx, src, dst, "unloaded while hinting", before, lambda: _reload(dst))
 
 
-def test_unload_while_inflating(k):
-    with _guest(k) as g:
+def test_unload_while_inflating(ctx):
+    with mig.hinted_guest(ctx) as g:
         before = memory_kib(g)
         g.qmp("balloon", value=FULL - BIG_MIB * MIB)
         # In the guest: unload once MemTotal has dropped by a quarter of the
@@ -182,13 +171,13 @@ def test_unload_while_inflating(k):
             inflated, BIG_MIB * 1024)
         actual = g.balloon_actual()
         assert actual == FULL, "query-balloon actual %d MiB after unload" % (actual // MIB)
-        k.note("rmmod with %d of %d MiB inflated; actual back to %d MiB" % (
+        ctx.note("rmmod with %d of %d MiB inflated; actual back to %d MiB" % (
             inflated // 1024, BIG_MIB, actual // MIB))
 
         def restore():
             g.qmp("balloon", value=FULL)
             _reload(g)
-        _survived(k, g, g, "unloaded while inflating", before, restore)
+        _survived(ctx, g, g, "unloaded while inflating", before, restore)
 
 
 def _plug(g):
@@ -231,8 +220,8 @@ def _unplug(g):
     return seen, time.monotonic() - start
 
 
-def test_unplug_while_inflating(k):
-    with _guest(k, balloon=False, devices=SLOT) as g:
+def test_unplug_while_inflating(ctx):
+    with mig.hinted_guest(ctx, balloon=False, devices=SLOT) as g:
         before = memory_kib(g)
         _plug(g)
         g.qmp("balloon", value=FULL - BIG_MIB * MIB)
@@ -240,9 +229,9 @@ def test_unplug_while_inflating(k):
                     lambda: "the balloon does not inflate: actual %d MiB" % (g.balloon_actual() // MIB))
         seen, seconds = _unplug(g)
         assert seen[0] > FULL - BIG_MIB * MIB, "the balloon was full at device_del"
-        k.note("device_del with %d of %d MiB inflated, at most %d, %d at the last look; gone after %.1fs" % (
+        ctx.note("device_del with %d of %d MiB inflated, at most %d, %d at the last look; gone after %.1fs" % (
             (FULL - seen[0]) // MIB, BIG_MIB, (FULL - min(seen)) // MIB, (FULL - seen[-1]) // MIB, seconds))
-        _survived(k, g, g, "unplugged while inflating", before, lambda: _plug(g))
+        _survived(ctx, g, g, "unplugged while inflating", before, lambda: _plug(g))
 
 
 def _pci_address(g):
@@ -250,8 +239,8 @@ def _pci_address(g):
     return g.check("basename $(dirname $(readlink -f %s))" % VIRTIO)
 
 
-def test_remove_while_hinting(k):
-    with _guest(k, balloon=SLOT_BALLOON, devices=SLOT) as src:
+def test_remove_while_hinting(ctx):
+    with mig.hinted_guest(ctx, balloon=SLOT_BALLOON, devices=SLOT) as src:
         slow_hinting(src)
         bdf = _pci_address(src)
         before = memory_kib(src)
@@ -265,26 +254,26 @@ def test_remove_while_hinting(k):
             except RuntimeError as e:
                 refused = str(e)
             assert refused and "migrat" in refused, "device_del while migrating: %s" % refused
-            k.note("device_del refused: " + re.search(r"'desc': '([^']*)'", refused).group(1))
+            ctx.note("device_del refused: " + re.search(r"'desc': '([^']*)'", refused).group(1))
             return _when_hinting(src, "echo 1 > /sys/bus/pci/devices/%s/remove" % bdf)
 
         dst, (started, ended, status) = _migrate_with(src, fault)
         with dst:
             assert status == 0, "removing %s failed (%d) during a hinting session" % (bdf, status)
-            k.note("%s removed with session %d in progress (%d ended before)" % (bdf, started, ended))
+            ctx.note("%s removed with session %d in progress (%d ended before)" % (bdf, started, ended))
             assert dst.run("test -e %s" % VIRTIO)[0] != 0, "virtio0 still there after the remove"
 
             def restore():
                 dst.check("echo 1 > /sys/bus/pci/rescan")
                 _wait_bound(dst, "rescanned")
                 # Now that QEMU allows it, the device also goes and comes back for real.
-                k.note("rescanned, then device_del in %.1fs and device_add" % _unplug(dst)[1])
+                ctx.note("rescanned, then device_del in %.1fs and device_add" % _unplug(dst)[1])
                 _plug(dst)
-            _survived(k, src, dst, "removed while hinting", before, restore)
+            _survived(ctx, src, dst, "removed while hinting", before, restore)
 
 
-def test_target_change_while_hinting(k):
-    with _guest(k) as src:
+def test_target_change_while_hinting(ctx):
+    with mig.hinted_guest(ctx) as src:
         slow_hinting(src)
         before = memory_kib(src)
         target = FULL - 256 * MIB
@@ -301,14 +290,14 @@ def test_target_change_while_hinting(k):
         with dst:
             seconds = _reaches(dst, target)
             ends = dst.check("cd %s/free_page_hint; grep . sessions_* aborted_* | grep -v ':0$'" % VIRTIO)
-            k.note("target %d MiB set during session %d, reached %.1fs after the migration; %s" % (
+            ctx.note("target %d MiB set during session %d, reached %.1fs after the migration; %s" % (
                 target // MIB, started, seconds, ends.replace("\n", " ")))
             dst.set_balloon(FULL)
-            _survived(k, src, dst, "target changed while hinting", before)
+            _survived(ctx, src, dst, "target changed while hinting", before)
 
 
-def test_migration_while_inflating(k):
-    with _guest(k) as src:
+def test_migration_while_inflating(ctx):
+    with mig.hinted_guest(ctx) as src:
         before = memory_kib(src)
         target = FULL - BIG_MIB * MIB
         src.qmp("balloon", value=target)
@@ -317,7 +306,7 @@ def test_migration_while_inflating(k):
             assert actual > target, "the balloon was full (%d MiB) when the migration started" % (
                 actual // MIB)
             seconds = _reaches(dst, target)
-            k.note("migration started with %d of %d MiB inflated; target reached %.1fs after" % (
+            ctx.note("migration started with %d of %d MiB inflated; target reached %.1fs after" % (
                 (FULL - actual) // MIB, BIG_MIB, seconds))
             dst.set_balloon(FULL)
-            _survived(k, src, dst, "migrated while inflating", before)
+            _survived(ctx, src, dst, "migrated while inflating", before)

@@ -8,20 +8,9 @@ is intact and neither guest's kernel log shows a problem."""
 import time
 
 import migration as mig
-from vm import MIB
+from host_build import MIB
 
-MEM_MIB = 1536
-HOLD_MIB = 128
-DIRTY_MIB = 1024
-HINT = {"free-page-hint": "on"}
-PARAMS = "/sys/module/virtio_balloon/parameters/"
-
-
-def _guest(k, append=""):
-    g = k.guest(mem_mib=MEM_MIB, balloon=HINT, append=append)
-    mig.load_driver(g, "ours")
-    mig.prepare(g, HOLD_MIB, DIRTY_MIB)
-    return g
+from migration import DIRTY_MIB, HINT, MEM_MIB, PARAMS
 
 
 def _check_after(src, dst, what):
@@ -30,8 +19,8 @@ def _check_after(src, dst, what):
     mig.assert_clean(dst, what + " (destination)")
 
 
-def test_migration_skips_hinted_memory(k):
-    with _guest(k) as src:
+def test_migration_skips_hinted_memory(ctx):
+    with mig.hinted_guest(ctx) as src:
         dst, info = mig.migrate(src)
         with dst:
             _check_after(src, dst, "plain migration")
@@ -48,12 +37,12 @@ def test_migration_skips_hinted_memory(k):
             if int(mig.hint_stat(dst, "last_pages")):
                 assert 0 < first < info["total-time"] * 1000, \
                     "last_first_hint_us %d for a migration of %d ms" % (first, info["total-time"])
-            k.note("%d MiB sent; last session: first hints %d us after the request, %d us long" % (
+            ctx.note("%d MiB sent; last session: first hints %d us after the request, %d us long" % (
                 sent // MIB, first, took))
 
 
-def test_migration_cancelled_then_repeated(k):
-    with _guest(k) as src:
+def test_migration_cancelled_then_repeated(ctx):
+    with mig.hinted_guest(ctx) as src:
         dst = mig.start(src, bandwidth_mib=20)
         with dst:
             # Cancel once the guest has answered a hint request.
@@ -71,8 +60,8 @@ def test_migration_cancelled_then_repeated(k):
                 "the second migration started no new hinting session"
 
 
-def test_migration_there_and_back(k):
-    with _guest(k) as src:
+def test_migration_there_and_back(ctx):
+    with mig.hinted_guest(ctx) as src:
         mid, _ = mig.migrate(src)
         with mid:
             _check_after(src, mid, "first leg")
@@ -84,8 +73,8 @@ def test_migration_there_and_back(k):
                     "the return leg started no hinting session"
 
 
-def test_migration_while_guest_allocates_and_frees(k):
-    with _guest(k) as src:
+def test_migration_while_guest_allocates_and_frees(ctx):
+    with mig.hinted_guest(ctx) as src:
         src.check("memload churn 256 30 >/dev/null 2>&1 &")
         dst, info = mig.migrate(src, bandwidth_mib=125)
         with dst:
@@ -95,8 +84,8 @@ def test_migration_while_guest_allocates_and_frees(k):
             mig.assert_intact(dst, "after allocating on the destination")
 
 
-def _migrate_with_declined_hinting(k, option):
-    with _guest(k, append=option + "=1") as src:
+def _migrate_with_declined_hinting(ctx, option):
+    with mig.hinted_guest(ctx, append=option + "=1") as src:
         status = mig.hint_stat(src, "status")
         assert status == "off: " + option, "status with %s=1 is %r" % (option, status)
         dst, info = mig.migrate(src)
@@ -106,16 +95,16 @@ def _migrate_with_declined_hinting(k, option):
             _check_after(src, dst, "migration with %s=1" % option)
 
 
-def test_migration_with_page_poison(k):
-    _migrate_with_declined_hinting(k, "page_poison")
+def test_migration_with_page_poison(ctx):
+    _migrate_with_declined_hinting(ctx, "page_poison")
 
 
-def test_migration_with_init_on_free(k):
-    _migrate_with_declined_hinting(k, "init_on_free")
+def test_migration_with_init_on_free(ctx):
+    _migrate_with_declined_hinting(ctx, "init_on_free")
 
 
-def test_migration_with_hinting_disabled_at_runtime(k):
-    with _guest(k) as src:
+def test_migration_with_hinting_disabled_at_runtime(ctx):
+    with mig.hinted_guest(ctx) as src:
         src.check("echo 0 > %shinting" % PARAMS)
         assert mig.hint_stat(src, "status") == "off: hinting=0"
         dst, info = mig.migrate(src)
@@ -125,8 +114,8 @@ def test_migration_with_hinting_disabled_at_runtime(k):
             assert int(mig.hint_stat(dst, "sessions_skipped")) >= 1, "no request was seen"
 
 
-def test_parameters_reject_bad_values(k):
-    with k.guest(mem_mib=512, balloon=HINT) as g:
+def test_parameters_reject_bad_values(ctx):
+    with ctx.guest(mem_mib=512, balloon=HINT) as g:
         mig.load_driver(g, "ours")
         bad = {"hinting": ["2", "yes please", ""],
                "hint_min_order": ["-1", "99", "x", "11"],
@@ -145,8 +134,8 @@ def test_parameters_reject_bad_values(k):
         mig.assert_clean(g, "parameters")
 
 
-def test_migration_with_lock_budget_of_one(k):
-    with _guest(k) as src:
+def test_migration_with_lock_budget_of_one(ctx):
+    with mig.hinted_guest(ctx) as src:
         src.check("echo 1 > %shint_lock_budget" % PARAMS)
         dst, info = mig.migrate(src)
         with dst:

@@ -12,17 +12,13 @@ import re
 
 import migration as mig
 import vm
-from vm import MIB
+from host_build import MIB
 
-MEM_MIB = 1536
-HOLD_MIB = 128
-DIRTY_MIB = 1024
 GROW_MIB = 384
 GROW_STEP_KIB = 4096
 GROW_EVERY_MS = 40
 GROW_STATUS = "/tmp/grow.status"
 GROW_LOG = "/tmp/grow.log"
-HINT = {"free-page-hint": "on"}
 EMULATION_RE = re.compile(r"kvm-dirty-log emulation: (\d+) chunk clears dropped (\d+) logged writes")
 
 
@@ -33,14 +29,12 @@ def grow_status(g):
     return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
 
 
-def migrate_while_growing(k, host, driver, append=""):
+def migrate_while_growing(ctx, host, driver, append=""):
     """Migrate a guest of @host that allocates throughout; return
     (source, destination, query-migrate) with the growth verified intact on
     the destination. The caller closes both guests."""
-    src = k.guest(mem_mib=MEM_MIB, balloon=HINT, host=host, append=append)
+    src = mig.hinted_guest(ctx, driver, host=host, append=append)
     try:
-        mig.load_driver(src, driver)
-        mig.prepare(src, HOLD_MIB, DIRTY_MIB)
         src.check("memload grow %d %d %d %s >%s 2>&1 &" % (
             GROW_MIB, GROW_STEP_KIB, GROW_EVERY_MS, GROW_STATUS, GROW_LOG))
         dst, info = mig.migrate(src)
@@ -75,8 +69,8 @@ def emulation_counts(src):
     return int(clears), int(dropped)
 
 
-def test_kvm_dirty_log_loses_no_write(k, driver):
-    src, dst, info = migrate_while_growing(k, "kvm-dirty-log", driver)
+def test_kvm_dirty_log_loses_no_write(ctx, driver):
+    src, dst, info = migrate_while_growing(ctx, "kvm-dirty-log", driver)
     with src, dst:
         clears, dropped = emulation_counts(src)
         # The emulation did its part: it forgot writes, as KVM would.
@@ -94,19 +88,19 @@ def test_kvm_dirty_log_loses_no_write(k, driver):
             note += "; %d MiB hinted after %d fences; last: %s chunks, %s without a probe, %s us" % (
                 pages * 4096 // MIB, fences, *(mig.hint_stat(dst, n) for n in (
                     "last_fence_chunks", "last_fence_missing", "last_fence_us")))
-        k.note(note)
+        ctx.note(note)
 
 
 test_kvm_dirty_log_loses_no_write.cases = {d: {"driver": d} for d in ("ours", "intree", "none")}
 
 
-def test_discarding_host_declined(k):
+def test_discarding_host_declined(ctx):
     opt = "virtio_balloon.host_discards_hints=yes"
-    src, dst, info = migrate_while_growing(k, "discard", "ours", append=opt)
+    src, dst, info = migrate_while_growing(ctx, "discard", "ours", append=opt)
     with src, dst:
         status = mig.hint_stat(dst, "status")
         assert status == "off: host_discards_hints=yes", "status %r" % status
         assert int(mig.hint_stat(dst, "total_pages")) == 0, "pages hinted to a discarding host"
         line = [s for s in dst.check("dmesg").splitlines() if "free page hinting off" in s]
         assert line, "no log line says why hinting is off"
-        k.note("%d MiB sent; %s" % (info["ram"]["transferred"] // MIB, line[0].split("] ", 1)[-1]))
+        ctx.note("%d MiB sent; %s" % (info["ram"]["transferred"] // MIB, line[0].split("] ", 1)[-1]))

@@ -20,7 +20,6 @@ import migration as mig
 import vm
 from test_balloon import memory_kib
 from test_faults import LEAK_KIB, slow_hinting
-from vm import MIB
 
 MEM_MIB = 1024
 DIMM_MIB = 512
@@ -55,8 +54,8 @@ def _rounds(g):
     return [line.split() for line in out.splitlines() if line.startswith("round ")]
 
 
-def test_offline_online_and_remove_while_hinting(k):
-    with k.guest(mem_mib=MEM_MIB, maxmem_mib=4096, devices=DIMM, balloon={"free-page-hint": "on"},
+def test_offline_online_and_remove_while_hinting(ctx):
+    with ctx.guest(mem_mib=MEM_MIB, maxmem_mib=4096, devices=DIMM, balloon={"free-page-hint": "on"},
                  append="memhp_default_state=online_movable", host="kvm-dirty-log") as g:
         mig.load_driver(g, "ours")
         total0, _ = memory_kib(g)
@@ -109,7 +108,7 @@ def test_offline_online_and_remove_while_hinting(k):
                 assert int(mig.hint_stat(last, "sessions_started")) > started, \
                     "no hinting session after the DIMM went"
                 _, free3 = memory_kib(last)
-                k.note("%d hotplug rounds, ZONE_MOVABLE empty in %d, offline refused %d times; "
+                ctx.note("%d hotplug rounds, ZONE_MOVABLE empty in %d, offline refused %d times; "
                        "sessions after each migration %s, walks restarted by hotplug %d; "
                        "free %d KiB before removal, %d after (DIMM %d KiB)" % (
                            len(rounds), emptied, sum(int(r[5]) for r in rounds), sessions,

@@ -18,7 +18,7 @@ import migration as mig
 import vm
 from test_balloon import assert_bound, assert_driver_is, assert_free_drop, assert_healthy, \
     balloon_device, load, memory_kib
-from vm import MIB
+from host_build import MIB
 
 # A guest that overcommits: the balloon leaves it OOM_LEFT_MIB, and the
 # workload asks for OOM_EXTRA_MIB more than is free. 128 MiB is 128 OOM
@@ -85,9 +85,6 @@ COMPACT_TARGET = (COMPACT_MEM_MIB - COMPACT_BALLOON_MIB) * MIB
 # Every write starts a new pass over the whole zone.
 COMPACT_PASSES = 3
 
-FREEZE_MEM_MIB = 1536
-FREEZE_HOLD_MIB = 128
-FREEZE_DIRTY_MIB = 1024
 # Small enough that hibernation's preallocation of the image (as many free
 # pages as the guest uses, balloon included) succeeds without swap.
 FREEZE_BALLOON_MIB = 256
@@ -102,16 +99,16 @@ PM_MESSAGES = (r"hibernation entry", r"debug: Waiting for 5 second(s|\(s\))", r"
 HIBERNATE_APPEND = "hibernate=nocompress"
 
 
-def _drivers(k):
+def _drivers(ctx):
     """When ours is under test, ours then the in-tree driver, else the
     in-tree driver alone: {name: load command}. The test unloads each but
     the last before loading the next; Debian's 6.12.95 oopses unloading the
     in-tree driver when free page reporting is on without hinting (a bug of
     its virtio PCI transport that this driver works around)."""
     drivers = {}
-    if k.module == "ours":
+    if ctx.module == "ours":
         drivers["ours"] = "modprobe virtio_balloon"
-    drivers["intree"] = "insmod " + k.intree_ko
+    drivers["intree"] = "insmod " + ctx.intree_ko
     return drivers
 
 
@@ -138,9 +135,9 @@ def _overcommit(g):
     return result, need, free // 1024, reclaimable
 
 
-def test_deflate_on_oom(k):
-    with k.guest(mem_mib=OOM_MEM_MIB, balloon={"deflate-on-oom": "on"}) as g:
-        load(k, g)
+def test_deflate_on_oom(ctx):
+    with ctx.guest(mem_mib=OOM_MEM_MIB, balloon={"deflate-on-oom": "on"}) as g:
+        load(ctx, g)
         (status, out), need, free, reclaimable = _overcommit(g)
         assert status == 0, "memload dirty %d failed (%d) with deflate-on-oom: %s" % (need, status, out)
         actual = g.balloon_actual() // MIB
@@ -152,12 +149,12 @@ def test_deflate_on_oom(k):
         oom = _oom_lines(g)
         assert not oom, "OOM with deflate-on-oom:\n" + "\n".join(oom[:10])
         assert_healthy(g)
-        k.note("deflate-on-oom: memload %d MiB with %d MiB free, %d reclaimable; balloon %d -> %d MiB" % (
+        ctx.note("deflate-on-oom: memload %d MiB with %d MiB free, %d reclaimable; balloon %d -> %d MiB" % (
             need, free, reclaimable, OOM_MEM_MIB - OOM_LEFT_MIB, OOM_MEM_MIB - actual))
 
     # Control: the same workload without the feature is killed.
-    with k.guest(mem_mib=OOM_MEM_MIB, balloon={"deflate-on-oom": "off"}) as g:
-        load(k, g)
+    with ctx.guest(mem_mib=OOM_MEM_MIB, balloon={"deflate-on-oom": "off"}) as g:
+        load(ctx, g)
         (status, out), need, _, _ = _overcommit(g)
         assert status != 0, "control: memload dirty %d succeeded without deflate-on-oom" % need
         killed = [line for line in _oom_lines(g) if re.search(r"Killed process \d+ \(memload\)", line)]
@@ -165,7 +162,7 @@ def test_deflate_on_oom(k):
         actual = g.balloon_actual() // MIB
         assert actual == OOM_LEFT_MIB, "control: balloon moved to %d MiB" % actual
         _assert_healthy_but_oom(g)
-        k.note("control (deflate-on-oom=off): memload %d MiB OOM-killed, status %d" % (need, status))
+        ctx.note("control (deflate-on-oom=off): memload %d MiB OOM-killed, status %d" % (need, status))
 
 
 def _assert_healthy_but_oom(g):
@@ -203,7 +200,7 @@ def _poison_in_migration(g, path):
     return int.from_bytes(stream[i:i + 4], "big")
 
 
-def test_page_poison_negotiation(k, poison, device):
+def test_page_poison_negotiation(ctx, poison, device):
     """The rules of the in-tree driver: PAGE_POISON only when free pages are
     poisoned or zeroed, then with the right value; REPORTING declined when
     such a guest's device cannot take the value."""
@@ -213,9 +210,9 @@ def test_page_poison_negotiation(k, poison, device):
             F_REPORTING: not guest_poisons or device == "on"}
     want_value = POISON_VALUE[poison] if want[F_PAGE_POISON] else None
     seen = {}
-    with k.guest(mem_mib=512, balloon=props, append=POISON_ARGS[poison]) as g, \
+    with ctx.guest(mem_mib=512, balloon=props, append=POISON_ARGS[poison]) as g, \
             tempfile.TemporaryDirectory() as tmp:
-        for name, command in _drivers(k).items():
+        for name, command in _drivers(ctx).items():
             if seen:
                 g.check("rmmod virtio_balloon")
             g.check(command)
@@ -230,7 +227,7 @@ def test_page_poison_negotiation(k, poison, device):
             assert value == want_value, "%s driver: device holds poison value %s, expected %s" % (
                 name, value if value is None else hex(value), want_value)
         assert_healthy(g)
-    k.note("%s, page-poison=%s: %s" % (poison, device, "; ".join(
+    ctx.note("%s, page-poison=%s: %s" % (poison, device, "; ".join(
         "%s PAGE_POISON %d REPORTING %d value %s" % (
             name, got[F_PAGE_POISON], got[F_REPORTING], value if value is None else hex(value))
         for name, (got, value) in seen.items())))
@@ -260,9 +257,9 @@ def _hold_and_free(g):
     return before, held
 
 
-def test_free_page_reporting(k, balloon, append, control):
-    with k.guest(mem_mib=REPORT_MEM_MIB, balloon=balloon, append=append) as g:
-        load(k, g)
+def test_free_page_reporting(ctx, balloon, append, control):
+    with ctx.guest(mem_mib=REPORT_MEM_MIB, balloon=balloon, append=append) as g:
+        load(ctx, g)
         assert _features(g)[F_REPORTING] == "1", "REPORTING not negotiated"
         before, held = _hold_and_free(g)
         start = time.monotonic()
@@ -273,14 +270,14 @@ def test_free_page_reporting(k, balloon, append, control):
         took = time.monotonic() - start
         after = _rss_mib(g)
         assert_healthy(g)
-        k.note("reporting on: QEMU RSS %d MiB, %d MiB holding %d MiB, %d MiB %.1fs after freeing" % (
+        ctx.note("reporting on: QEMU RSS %d MiB, %d MiB holding %d MiB, %d MiB %.1fs after freeing" % (
             before, held, REPORT_HOLD_MIB, after, took))
 
     if not control:
         return
     # Control: without the feature the host keeps the memory as long.
-    with k.guest(mem_mib=REPORT_MEM_MIB, balloon={"free-page-reporting": "off"}) as g:
-        load(k, g)
+    with ctx.guest(mem_mib=REPORT_MEM_MIB, balloon={"free-page-reporting": "off"}) as g:
+        load(ctx, g)
         before, held = _hold_and_free(g)
         deadline = time.monotonic() + took + 2 * REPORT_DELAY
         lowest = held
@@ -290,7 +287,7 @@ def test_free_page_reporting(k, balloon, append, control):
         assert held - lowest <= KEPT_SHARE * REPORT_HOLD_MIB, \
             "control: QEMU RSS fell from %d to %d MiB without reporting" % (held, lowest)
         assert_healthy(g)
-        k.note("reporting off: QEMU RSS %d MiB, %d MiB holding, lowest %d MiB in %.1fs after freeing" % (
+        ctx.note("reporting off: QEMU RSS %d MiB, %d MiB holding, lowest %d MiB in %.1fs after freeing" % (
             before, held, lowest, took + 2 * REPORT_DELAY))
 
 
@@ -316,9 +313,9 @@ def compactable_balloon(g):
     _free(g, pid)
 
 
-def test_balloon_compaction(k):
-    with k.guest(mem_mib=COMPACT_MEM_MIB) as g:
-        load(k, g)
+def test_balloon_compaction(ctx):
+    with ctx.guest(mem_mib=COMPACT_MEM_MIB) as g:
+        load(ctx, g)
         total0, free0 = memory_kib(g)
         compactable_balloon(g)
         total1, _ = memory_kib(g)
@@ -340,7 +337,7 @@ def test_balloon_compaction(k):
         assert total3 == total0, "MemTotal %d KiB after deflating, %d KiB before" % (total3, total0)
         assert_free_drop(free0, free3, 0, "deflated after compaction")
         assert_healthy(g)
-        k.note("compaction moved %d balloon pages in %d pass(es); free %d KiB before, %d KiB after "
+        ctx.note("compaction moved %d balloon pages in %d pass(es); free %d KiB before, %d KiB after "
                "the round trip" % (moved, passes, free0, free3))
 
 
@@ -353,15 +350,15 @@ def freeze_restore(g):
     assert not missing, "hibernation test did not run, dmesg lacks %s" % missing
 
 
-def test_freeze_restore(k):
+def test_freeze_restore(ctx):
     """Hibernation's device freeze and restore, through pm_test (no image is
     written: that needs swap and a resume boot), while a live migration with
     free page hinting copies the guest and the balloon is inflated."""
-    target = (FREEZE_MEM_MIB - FREEZE_BALLOON_MIB) * MIB
-    with k.guest(mem_mib=FREEZE_MEM_MIB, balloon={"free-page-hint": "on"},
+    target = (mig.MEM_MIB - FREEZE_BALLOON_MIB) * MIB
+    with ctx.guest(mem_mib=mig.MEM_MIB, balloon=mig.HINT,
                  append=HIBERNATE_APPEND) as src:
-        load(k, src)
-        mig.prepare(src, FREEZE_HOLD_MIB, FREEZE_DIRTY_MIB)
+        load(ctx, src)
+        mig.prepare(src, mig.HOLD_MIB, mig.DIRTY_MIB)
         _, free0 = memory_kib(src)
         src.set_balloon(target)
         started = int(mig.hint_stat(src, "sessions_started"))
@@ -377,7 +374,7 @@ def test_freeze_restore(k):
                                                                 target // MIB)))
             sizes = [e["data"]["actual"] // MIB for e in src.qmp.events[events:]
                      if e["event"] == "BALLOON_CHANGE"]
-            assert sizes and max(sizes) == FREEZE_MEM_MIB, \
+            assert sizes and max(sizes) == mig.MEM_MIB, \
                 "the balloon was not emptied while frozen: sizes %s MiB" % sizes
             state = src.qmp.cmd("query-migrate")["status"]
             assert state == "active", "migration %s when the guest was restored" % state
@@ -396,11 +393,11 @@ def test_freeze_restore(k):
                 mig.assert_clean(again, "migration after freeze/restore")
                 total_pages = int(mig.hint_stat(again, "total_pages"))
                 assert total_pages > hinted, "no page hinted after freeze/restore (%d before)" % hinted
-                again.set_balloon(FREEZE_MEM_MIB * MIB)
+                again.set_balloon(mig.MEM_MIB * MIB)
                 _, free1 = memory_kib(again)
                 assert_free_drop(free0, free1, 0, "deflated after freeze/restore")
                 mig.assert_clean(again, "after deflating")
-                k.note("balloon sizes seen (MiB): %s; pages hinted %d before, %d after; "
+                ctx.note("balloon sizes seen (MiB): %s; pages hinted %d before, %d after; "
                        "free %d KiB before, %d KiB after" % (
                            sizes, hinted, total_pages, free0, free1))
 

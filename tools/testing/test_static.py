@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 
-import vm
+import host_build
 
 # Messages checkpatch --strict prints that are justified:
 # - LINUX_VERSION_CODE in the compat header: the one place allowed to test the
@@ -21,16 +21,16 @@ JUSTIFIED = (
 
 
 def _sources():
-    return sorted(glob.glob(os.path.join(vm.REPO, "drivers/virtio/*.c")) +
-                  glob.glob(os.path.join(vm.REPO, "include/*.h")))
+    return sorted(glob.glob(os.path.join(host_build.REPO, "drivers/virtio/*.c")) +
+                  glob.glob(os.path.join(host_build.REPO, "include/*.h")))
 
 
 def _kernel_scripts(ver):
     """A directory with the scripts/ of this kernel's source, for checkpatch."""
-    d = os.path.join(vm.CACHE, "src", ver)
+    d = os.path.join(host_build.CACHE, "src", ver)
     if not os.path.isdir(d):
         os.makedirs(d + ".tmp", exist_ok=True)
-        vm.sh(["tar", "xf", vm.KERNELS[ver].source, "-C", d + ".tmp", "--strip-components=1",
+        host_build.sh(["tar", "xf", host_build.KERNELS[ver].source, "-C", d + ".tmp", "--strip-components=1",
                "--wildcards", "*/scripts/*"])
         os.rename(d + ".tmp", d)
     return d
@@ -44,8 +44,8 @@ SPARSE_SHIMS = "CF=-D__typeof_unqual__=__typeof__ '-D__builtin_strlen(s)=(sizeof
 
 
 def _make_checked(ver, out, extra=()):
-    cmd = ["make", "-C", vm.headers_dir(ver), "M=" + out, "W=1", "C=2"] + list(extra) + ["modules"]
-    return subprocess.run(vm.in_build_env(ver, cmd, out), stdout=subprocess.PIPE,
+    cmd = ["make", "-C", host_build.headers_dir(ver), "M=" + out, "W=1", "C=2"] + list(extra) + ["modules"]
+    return subprocess.run(host_build.in_build_env(ver, cmd, out), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
 
 
@@ -53,7 +53,7 @@ def test_builds_without_warnings_w1_and_sparse(ctx):
     out = tempfile.mkdtemp(prefix="vb-build-")
     try:
         for name in ("Kbuild", "drivers", "include"):
-            src = os.path.join(vm.REPO, name)
+            src = os.path.join(host_build.REPO, name)
             (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, os.path.join(out, name))
         r = _make_checked(ctx.ver, out)
         if "is not available or not up to date" in r.stdout:
@@ -80,10 +80,10 @@ def test_checkpatch_strict_is_clean(ctx):
     for line in r.stdout.splitlines():
         if not any(t in line for t in ("ERROR:", "WARNING:", "CHECK:")):
             continue
-        rel = os.path.relpath(line.split(":", 1)[0], vm.REPO)
+        rel = os.path.relpath(line.split(":", 1)[0], host_build.REPO)
         if any(rel == f and msg in line for f, msg in JUSTIFIED):
             continue
-        bad.append(line.replace(vm.REPO + "/", ""))
+        bad.append(line.replace(host_build.REPO + "/", ""))
     assert not bad, "checkpatch --strict:\n" + "\n".join(bad[:40])
     ctx.note("%d files clean (checkpatch of %s)" % (len(files), ctx.kernel))
 
@@ -92,14 +92,14 @@ def test_make_install_puts_module_in_updates(ctx):
     stage = tempfile.mkdtemp(prefix="vb-install-")
     work = tempfile.mkdtemp(prefix="vb-src-")
     try:
-        vm.sh(["cp", "-a", vm.REPO + "/.", work])
-        vm.sh(vm.in_build_env(ctx.ver, ["make", "-C", work, "KDIR=" + vm.headers_dir(ctx.ver),
+        host_build.sh(["cp", "-a", host_build.REPO + "/.", work])
+        host_build.sh(host_build.in_build_env(ctx.ver, ["make", "-C", work, "KDIR=" + host_build.headers_dir(ctx.ver),
                                         "INSTALL_MOD_PATH=" + stage, "install"]))
         ko = glob.glob(os.path.join(stage, "lib/modules", ctx.ver, "updates", "virtio_balloon.ko*"))
         assert ko, "no virtio_balloon.ko under updates/ after make install"
         dep = open(os.path.join(stage, "lib/modules", ctx.ver, "modules.dep")).read()
         assert "updates/virtio_balloon.ko" in dep, "depmod did not index the installed module"
-        info = vm.sh(["modinfo", "-F", "version", ko[0]]).strip()
+        info = host_build.sh(["modinfo", "-F", "version", ko[0]]).strip()
         assert info, "modinfo shows no version"
         ctx.note("installed %s, version %s" % (os.path.relpath(ko[0], stage), info))
     finally:
@@ -110,27 +110,27 @@ def test_make_install_puts_module_in_updates(ctx):
 def test_dkms_builds_for_the_named_kernel(ctx):
     """DKMS of the machine, or of the kernel's Debian root (Debian 13's DKMS
     for its kernels): there /usr/src and /var/lib/dkms are the root's."""
-    conf = open(os.path.join(vm.REPO, "dkms.conf")).read()
+    conf = open(os.path.join(host_build.REPO, "dkms.conf")).read()
     version = conf.split('PACKAGE_VERSION="')[1].split('"')[0]
     src = "/usr/src/virtio_balloon-" + version
-    root = vm.KERNELS[ctx.ver].root or "/"
+    root = host_build.KERNELS[ctx.ver].root or "/"
     sudo = [] if os.geteuid() == 0 else ["sudo"]
 
     def run(cmd, check=True):
-        cmd = vm.in_build_env(ctx.ver, cmd)
+        cmd = host_build.in_build_env(ctx.ver, cmd)
         if not check:
             return subprocess.run(sudo + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return vm.sh(sudo + cmd)
+        return host_build.sh(sudo + cmd)
 
     run(["dkms", "remove", "virtio_balloon/" + version, "--all"], check=False)
     run(["rm", "-rf", src])
     try:
         run(["mkdir", "-p", src])
         for name in ("Kbuild", "Makefile", "dkms.conf", "drivers", "include"):
-            run(["cp", "-a", os.path.join(vm.REPO, name), src])
+            run(["cp", "-a", os.path.join(host_build.REPO, name), src])
         run(["dkms", "add", "virtio_balloon/" + version])
         run(["dkms", "build", "virtio_balloon/" + version, "-k", ctx.ver,
-             "--kernelsourcedir", vm.headers_dir(ctx.ver)])
+             "--kernelsourcedir", host_build.headers_dir(ctx.ver)])
         status = run(["dkms", "status", "virtio_balloon/" + version, "-k", ctx.ver])
         assert "built" in status, "dkms status: " + status
         ko = glob.glob(os.path.join(root, "var/lib/dkms/virtio_balloon/%s/%s/*/module/virtio_balloon.ko*"
@@ -143,7 +143,7 @@ def test_dkms_builds_for_the_named_kernel(ctx):
 
 
 def test_kunit_suites_pass_in_uml(ctx):
-    r = subprocess.run(["bash", os.path.join(vm.TESTING, "kunit.sh"), ctx.kernel],
+    r = subprocess.run(["bash", os.path.join(host_build.TESTING, "kunit.sh"), ctx.kernel],
                        stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     summary = [line for line in r.stdout.splitlines() if "Testing complete" in line or "kunit:" in line]

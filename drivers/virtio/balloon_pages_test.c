@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KUnit suite for the page frame numbers the classic balloon hands to the
- * device (balloon_inflate.c): 4 KiB frames, in the device's byte order.
+ * device (balloon_pages.c): 4 KiB frames, in the device's byte order.
  */
 
 #include <kunit/test.h>
@@ -11,34 +11,26 @@
 #include <linux/virtio_config.h>
 
 #include "virtio_balloon_internal.h"
-#include "virtio_balloon_test.h"
+#include "balloon_test.h"
 
 /* Guest pages that fill one inflate or deflate message. */
 #define VB_TEST_MSG_PAGES	(VB_PFNS_PER_MSG / VB_PAGES_PER_PAGE)
 
 struct vb_pfns_ctx {
-	struct virtio_device vdev;
-	struct vb_device *vb;
+	struct vb_test_balloon tb;	/* first */
 	struct page *pages;	/* VB_TEST_MSG_PAGES of them */
 	unsigned int order;
 };
 
 static int vb_pfns_init(struct kunit *test)
 {
-	struct vb_pfns_ctx *ctx;
+	struct vb_pfns_ctx *ctx = vb_test_context(test, sizeof(*ctx));
 
-	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
-		return -ENOMEM;
-	ctx->vb = vb_test_device(test, &ctx->vdev);
-	if (!ctx->vb)
 		return -ENOMEM;
 	ctx->order = get_order(VB_TEST_MSG_PAGES * PAGE_SIZE);
 	ctx->pages = alloc_pages(GFP_KERNEL, ctx->order);
-	if (!ctx->pages)
-		return -ENOMEM;
-	test->priv = ctx;
-	return 0;
+	return ctx->pages ? 0 : -ENOMEM;
 }
 
 static void vb_pfns_exit(struct kunit *test)
@@ -52,7 +44,7 @@ static void vb_pfns_exit(struct kunit *test)
 /* The device's frame number in pfns[@i], in CPU order. */
 static u32 vb_pfn_at(struct vb_pfns_ctx *ctx, unsigned int i)
 {
-	return le32_to_cpu((__force __le32)ctx->vb->pfns[i]);
+	return le32_to_cpu((__force __le32)ctx->tb.vb->pfns[i]);
 }
 
 /* The first 4 KiB frame of @page, as the device counts. */
@@ -66,7 +58,7 @@ static void add_pfns_appends_every_4k_frame_of_a_page(struct kunit *test)
 	struct vb_pfns_ctx *ctx = test->priv;
 	unsigned int n = 0, i;
 
-	vb_add_pfns(ctx->vb, &n, ctx->pages);
+	vb_add_pfns(ctx->tb.vb, &n, ctx->pages);
 	KUNIT_ASSERT_EQ(test, n, (unsigned int)VB_PAGES_PER_PAGE);
 	for (i = 0; i < n; i++)
 		KUNIT_EXPECT_EQ(test, vb_pfn_at(ctx, i),
@@ -78,8 +70,8 @@ static void add_pfns_appends_after_earlier_entries(struct kunit *test)
 	struct vb_pfns_ctx *ctx = test->priv;
 	unsigned int n = 0;
 
-	vb_add_pfns(ctx->vb, &n, ctx->pages);
-	vb_add_pfns(ctx->vb, &n, ctx->pages + 2);
+	vb_add_pfns(ctx->tb.vb, &n, ctx->pages);
+	vb_add_pfns(ctx->tb.vb, &n, ctx->pages + 2);
 	KUNIT_ASSERT_EQ(test, n, 2U * VB_PAGES_PER_PAGE);
 	KUNIT_EXPECT_EQ(test, vb_pfn_at(ctx, 0), vb_frame_of(ctx->pages));
 	KUNIT_EXPECT_EQ(test, vb_pfn_at(ctx, VB_PAGES_PER_PAGE),
@@ -92,7 +84,7 @@ static void add_pfns_fills_a_message_exactly(struct kunit *test)
 	unsigned int n = 0, i;
 
 	for (i = 0; i < VB_TEST_MSG_PAGES; i++)
-		vb_add_pfns(ctx->vb, &n, ctx->pages + i);
+		vb_add_pfns(ctx->tb.vb, &n, ctx->pages + i);
 	KUNIT_ASSERT_EQ(test, n, (unsigned int)VB_PFNS_PER_MSG);
 	for (i = 0; i < VB_PFNS_PER_MSG; i++)
 		KUNIT_EXPECT_EQ(test, vb_pfn_at(ctx, i),
@@ -104,9 +96,9 @@ static void add_pfns_writes_the_device_byte_order(struct kunit *test)
 	struct vb_pfns_ctx *ctx = test->priv;
 	u32 frame = vb_frame_of(ctx->pages);
 	unsigned int n = 0;
-	u8 *bytes = (u8 *)&ctx->vb->pfns[0];
+	u8 *bytes = (u8 *)&ctx->tb.vb->pfns[0];
 
-	vb_add_pfns(ctx->vb, &n, ctx->pages);
+	vb_add_pfns(ctx->tb.vb, &n, ctx->pages);
 	KUNIT_EXPECT_EQ(test, bytes[0], (u8)frame);
 	KUNIT_EXPECT_EQ(test, bytes[1], (u8)(frame >> 8));
 	KUNIT_EXPECT_EQ(test, bytes[2], (u8)(frame >> 16));

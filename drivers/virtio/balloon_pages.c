@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * virtio_balloon: inflation and deflation.
+ * virtio_balloon: the balloon's pages.
+ *
+ * Inflation and deflation toward the device's target, the acknowledgments
+ * of the inflate and deflate queues, the move of a balloon page by
+ * compaction, and the release of what a device that stopped answering
+ * still held.
  *
  * The resize work moves the balloon toward the device's target one message
  * (VB_PFNS_PER_MSG frames) at a time and queues itself again until the target
@@ -13,6 +18,7 @@
  * teardown of a device that stopped answering, after its reset.
  */
 
+#include <kunit/visibility.h>
 #include <linux/delay.h>
 #include <linux/migrate.h>
 #include <linux/mm.h>
@@ -36,9 +42,10 @@ void vb_balloon_ack(struct virtqueue *vq)
 	wake_up(&vb->acked);
 }
 
-/* Whether a message may go to the device (read under balloon_lock). */
+/* Whether a message may go to the device. */
 static bool vb_queues_usable(struct vb_device *vb)
 {
+	lockdep_assert_held(&vb->balloon_lock);
 	return !vb->broken && vb->vqs_ready;
 }
 
@@ -80,7 +87,7 @@ static int vb_tell_host(struct vb_device *vb, struct virtqueue *vq,
 }
 
 /* Append the device's 4 KiB frame numbers covering @page to pfns[]. */
-void vb_add_pfns(struct vb_device *vb, unsigned int *n, struct page *page)
+VISIBLE_IF_KUNIT void vb_add_pfns(struct vb_device *vb, unsigned int *n, struct page *page)
 {
 	unsigned long pfn = page_to_pfn(page) <<
 			    (PAGE_SHIFT - VIRTIO_BALLOON_PFN_SHIFT);
@@ -192,15 +199,27 @@ out:
 }
 
 /* How many 4 KiB units the balloon must grow (positive) or shrink by. */
-s64 vb_towards_target(struct vb_device *vb)
+static s64 vb_towards_target(struct vb_device *vb)
 {
-	u32 target;
-
-	virtio_cread_le(vb->vdev, struct virtio_balloon_config, num_pages,
-			&target);
 	/* The balloon holds whole guest pages. */
-	target = ALIGN(target, VB_PAGES_PER_PAGE);
-	return (s64)target - vb->num_pages;
+	u32 target = ALIGN(vb_read_target(vb), VB_PAGES_PER_PAGE);
+	s64 diff;
+
+	mutex_lock(&vb->balloon_lock);
+	diff = (s64)target - vb->num_pages;
+	mutex_unlock(&vb->balloon_lock);
+	return diff;
+}
+
+/* Whether the device stopped answering. */
+static bool vb_broken(struct vb_device *vb)
+{
+	bool broken;
+
+	mutex_lock(&vb->balloon_lock);
+	broken = vb->broken;
+	mutex_unlock(&vb->balloon_lock);
+	return broken;
 }
 
 void vb_report_actual(struct vb_device *vb)
@@ -220,7 +239,7 @@ void vb_resize_work(struct work_struct *work)
 					    resize_work);
 	s64 diff;
 
-	vb_work_begin(vb, VB_WAKEUP_RESIZE);
+	vb_work_begin(&vb->work, VB_WAKEUP_RESIZE);
 	diff = vb_towards_target(vb);
 	if (diff > 0)
 		diff -= vb_inflate(vb, min_t(s64, diff, UINT_MAX));
@@ -228,9 +247,20 @@ void vb_resize_work(struct work_struct *work)
 		diff += vb_deflate(vb, min_t(s64, -diff, UINT_MAX));
 	vb_report_actual(vb);
 
-	if (diff && !vb->broken)
-		vb_queue_work(vb, &vb->resize_work, VB_WAKEUP_RESIZE);
-	vb_work_end(vb);
+	if (diff && !vb_broken(vb))
+		vb_queue_work(&vb->work, &vb->resize_work, VB_WAKEUP_RESIZE);
+	vb_work_end(&vb->work);
+}
+
+/* What is left to deflate through the device: 0 if it cannot be asked. */
+static unsigned int vb_deflatable(struct vb_device *vb)
+{
+	unsigned int n;
+
+	mutex_lock(&vb->balloon_lock);
+	n = vb_queues_usable(vb) ? vb->num_pages : 0;
+	mutex_unlock(&vb->balloon_lock);
+	return n;
 }
 
 /*
@@ -239,8 +269,10 @@ void vb_resize_work(struct work_struct *work)
  */
 void vb_deflate_all(struct vb_device *vb)
 {
-	while (vb->num_pages && vb_queues_usable(vb)) {
-		if (!vb_deflate(vb, vb->num_pages))
+	unsigned int n;
+
+	while ((n = vb_deflatable(vb))) {
+		if (!vb_deflate(vb, n))
 			usleep_range(VB_ISOLATED_WAIT_US,
 				     2 * VB_ISOLATED_WAIT_US);
 	}

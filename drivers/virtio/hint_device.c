@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_balloon: free page hinting on the free page queue.
+ *
+ * The hint device: the sink of the hinting engine (hint_session.c) on the
+ * free page queue, the fence on that queue (hint_fence.c keeps its probe
+ * pages), the hint work item and the runner that folds a session's figures
+ * into the statistics. (Over 400 lines: they all drive the one queue and
+ * share its static helpers; apart, those helpers would become the driver's
+ * interface.)
+ *
+ * The configuration-change callback counts the notification and queues the
+ * hint work on the driver's own high-priority freezable workqueue. The work
+ * reads the command id; for a new one it runs a session (hint_session.c)
+ * whose sink is the free page queue: the start marker and the STOP id travel
+ * as 4-byte out buffers, ranges as in buffers, many per element.
+ *
+ * The device shows the id in its configuration only while it waits for our
+ * start marker; once it has taken the marker the field reads 0, as for STOP.
+ * So the sink decides on a notification: our id still there, go on; DONE or
+ * another id, stop; 0, stop unless the balloon's target changed, which also
+ * notifies (continuing after a real STOP is harmless: the device drops hints
+ * outside a round, and the next id shows up as a new value).
+ */
+
+#include <kunit/visibility.h>
+#include <linux/device.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+
+#include "virtio_balloon_internal.h"
+
+/* How long the device may leave the queue full before the session gives up. */
+#define VB_HINT_ROOM_TIMEOUT	(5 * HZ)
+
+static struct vb_device *vb_of_sink(struct vb_hint_sink *sink)
+{
+	return container_of(sink, struct vb_device, hint.sink);
+}
+
+static u32 vb_hint_read_cmd_id(struct vb_device *vb)
+{
+	u32 id;
+
+	virtio_cread_le(vb->vdev, struct virtio_balloon_config,
+			free_page_hint_cmd_id, &id);
+	return id;
+}
+
+/*
+ * Whether vb_hint_check() could answer anything but GO. Cheap and free of
+ * configuration reads (which may sleep), so it can serve as a wait condition.
+ */
+static bool vb_hint_news(struct vb_device *vb)
+{
+	return vb_work_stopping(&vb->work) || !vb_hint_enabled() ||
+	       atomic_read(&vb->hint.cfg_seq) != vb->hint.seen_seq;
+}
+
+VISIBLE_IF_KUNIT enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink,
+						    u32 id)
+{
+	struct vb_device *vb = vb_of_sink(sink);
+	struct vb_hint_dev *h = &vb->hint;
+	u32 cmd, target;
+	int seq;
+
+	if (vb_work_stopping(&vb->work))
+		return VB_HINT_REMOVED;
+	if (!vb_hint_enabled())
+		return VB_HINT_DISABLED;
+
+	seq = atomic_read(&h->cfg_seq);
+	if (seq == h->seen_seq)
+		return VB_HINT_GO;
+
+	/*
+	 * A notification is consumed only when the session may go on: the
+	 * session asks again after a cancelled send (vb_hint_end_of_err())
+	 * and must hear the same verdict.
+	 */
+	cmd = vb_hint_read_cmd_id(vb);
+	if (cmd != id) {
+		if (cmd == VIRTIO_BALLOON_CMD_ID_DONE)
+			return VB_HINT_DONE;
+		if (cmd != VIRTIO_BALLOON_CMD_ID_STOP)
+			return VB_HINT_NEWER;
+		target = vb_read_target(vb);
+		if (target == h->seen_target)
+			return VB_HINT_STOP;
+		h->seen_target = target;
+	}
+	h->seen_seq = seq;
+	return VB_HINT_GO;
+}
+
+static void vb_hint_reclaim(struct virtqueue *vq)
+{
+	unsigned int len;
+
+	while (virtqueue_get_buf(vq, &len))
+		;
+}
+
+/*
+ * Sleep until the device has used a buffer, the verdict for @id turns, or
+ * @deadline passes. The queue's interrupt is wanted only while we sleep.
+ */
+static int vb_hint_wait_room(struct vb_device *vb, u32 id,
+			     unsigned long deadline)
+{
+	struct vb_hint_dev *h = &vb->hint;
+	struct virtqueue *vq = h->vq;
+	unsigned int opaque;
+	bool used;
+
+	h->session.queue_full_waits++;
+	opaque = virtqueue_enable_cb_prepare(vq);
+	virtqueue_kick(vq);
+	wait_event_timeout(h->room,
+			   virtqueue_poll(vq, opaque) || vb_hint_news(vb),
+			   max_t(long, (long)(deadline - jiffies), 1));
+	used = virtqueue_poll(vq, opaque);
+	virtqueue_disable_cb(vq);
+
+	if (vb_hint_check(&h->sink, id) != VB_HINT_GO)
+		return -ECANCELED;
+	if (!used && time_after_eq(jiffies, deadline))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/* Queue one element, waiting a bounded time for room. */
+static int vb_hint_add(struct vb_device *vb, struct scatterlist *sg,
+		       unsigned int nents, bool out, u32 id)
+{
+	unsigned long deadline = jiffies + VB_HINT_ROOM_TIMEOUT;
+	struct virtqueue *vq = vb->hint.vq;
+	int err;
+
+	for (;;) {
+		vb_hint_reclaim(vq);
+		if (out)
+			err = virtqueue_add_outbuf(vq, sg, nents, vb,
+						   GFP_KERNEL);
+		else
+			err = virtqueue_add_inbuf(vq, sg, nents, vb,
+						  GFP_KERNEL);
+		if (err != -ENOSPC)
+			return err;
+		err = vb_hint_wait_room(vb, id, deadline);
+		if (err)
+			return err;
+	}
+}
+
+static int vb_hint_send_id(struct vb_hint_sink *sink, u32 id)
+{
+	struct vb_device *vb = vb_of_sink(sink);
+	struct vb_hint_dev *h = &vb->hint;
+	__virtio32 *buf;
+	struct scatterlist sg;
+
+	/* Separate buffers: the marker may still be queued when STOP goes. */
+	buf = id == VIRTIO_BALLOON_CMD_ID_STOP ? &h->stop_id : &h->start_id;
+	*buf = cpu_to_virtio32(vb->vdev, id);
+	sg_init_one(&sg, buf, sizeof(*buf));
+	return vb_hint_add(vb, &sg, 1, true, h->session.id);
+}
+
+/*
+ * Queue @n ranges as hints under @id, VB_HINT_SG_MAX per element, or fewer on
+ * a queue with fewer descriptors than that: the driver never uses indirect
+ * descriptors (see vb_validate()), so an element takes one per range.
+ */
+static int vb_hint_queue_ranges(struct vb_device *vb,
+				const struct vb_hint_range *r, unsigned int n,
+				u32 id)
+{
+	struct vb_hint_dev *h = &vb->hint;
+	unsigned int per_elem = min_t(unsigned int, VB_HINT_SG_MAX,
+				      virtqueue_get_vring_size(h->vq));
+	unsigned int i, j, k;
+	int err;
+
+	for (i = 0; i < n; i += k) {
+		k = min_t(unsigned int, n - i, per_elem);
+		sg_init_table(h->sg, k);
+		for (j = 0; j < k; j++)
+			sg_set_page(&h->sg[j], pfn_to_page(r[i + j].pfn),
+				    r[i + j].nr_pages << PAGE_SHIFT, 0);
+		err = vb_hint_add(vb, h->sg, k, false, id);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int vb_hint_send_ranges(struct vb_hint_sink *sink,
+			       const struct vb_hint_range *r, unsigned int n)
+{
+	struct vb_device *vb = vb_of_sink(sink);
+	struct vb_hint_session *s = &vb->hint.session;
+	int err;
+
+	err = vb_hint_queue_ranges(vb, r, n, s->id);
+	if (!err && !s->first_hint_ns)
+		s->first_hint_ns = ktime_get_ns();
+	return err;
+}
+
+static void vb_hint_kick(struct vb_hint_sink *sink)
+{
+	virtqueue_kick(vb_of_sink(sink)->hint.vq);
+}
+
+/*
+ * Wait until the device has used everything queued: the marker buffers are
+ * reused by every session, and a fence holds once its element is used.
+ */
+static int vb_hint_drain(struct vb_device *vb, u32 id)
+{
+	unsigned long deadline = jiffies + VB_HINT_ROOM_TIMEOUT;
+	struct virtqueue *vq = vb->hint.vq;
+	int err;
+
+	for (;;) {
+		vb_hint_reclaim(vq);
+		if (vq->num_free == virtqueue_get_vring_size(vq))
+			return 0;
+		err = vb_hint_wait_room(vb, id, deadline);
+		if (err)
+			return err;
+	}
+}
+
+/*
+ * The sink's fence: hint every probe page under @id and wait until the
+ * device has used them all; QEMU applies every hint of an element before it
+ * returns it. On success @fenced names the chunks it covered.
+ */
+static int vb_hint_vq_fence(struct vb_hint_sink *sink, u32 id,
+			    struct vb_hint_fenced *fenced)
+{
+	struct vb_device *vb = vb_of_sink(sink);
+	struct vb_hint_dev *h = &vb->hint;
+	struct vb_hint_session *s = &h->session;
+	struct vb_hint_range r[VB_HINT_SG_MAX];
+	unsigned long next = 0;
+	u64 start = ktime_get_ns();
+	unsigned int n;
+	int err;
+
+	err = vb_fence_begin(h, &s->fence_missing);
+	while (!err && (n = vb_fence_probes(&h->fence, &next, r, ARRAY_SIZE(r))))
+		err = vb_hint_queue_ranges(vb, r, n, id);
+	if (!err) {
+		virtqueue_kick(h->vq);
+		err = vb_hint_drain(vb, id);
+	}
+	s->fence_chunks = vb_fence_end(&h->fence, err ? NULL : fenced);
+	s->fence_applied = !err;
+	s->fence_ns = ktime_get_ns() - start;
+	return err;
+}
+
+static const struct vb_hint_sink_ops vb_hint_vq_ops = {
+	.send_id = vb_hint_send_id,
+	.send_ranges = vb_hint_send_ranges,
+	.kick = vb_hint_kick,
+	.check = vb_hint_check,
+	.fence = vb_hint_vq_fence,
+};
+
+/*
+ * Fold the figures of session @s, which ended with @end, into the
+ * statistics: the one place a session's figures are written, by the hint
+ * work alone. (That a session began, and for which id, is shown as it
+ * begins: see vb_hint_run().)
+ * @start: when the session began; @requested: when the last configuration
+ * change before it was notified (the time from it to the first hints is
+ * what the host sends in vain).
+ */
+static void vb_hint_account(struct vb_hint_dev *h,
+			    const struct vb_hint_session *s,
+			    enum vb_hint_end end, u64 start, u64 requested)
+{
+	struct vb_hint_stats *st = &h->stats;
+
+	st->ended[end]++;
+	st->last_pages = s->pages;
+	st->last_ranges = s->ranges;
+	st->last_unfenced_pages = s->unfenced_pages;
+	st->total_pages += s->pages;
+	st->total_ranges += s->ranges;
+	st->last_lock_acquisitions = s->lock_acquisitions;
+	st->max_lock_hold_ns = max(st->max_lock_hold_ns, s->lock_ns_max);
+	st->queue_full_waits += s->queue_full_waits;
+	st->walk_hotplug_restarts += s->hotplug_restarts;
+	st->fences_applied += s->fence_applied;
+	st->last_fence_chunks = s->fence_chunks;
+	st->last_fence_missing = s->fence_missing;
+	st->last_fence_us = div_u64(s->fence_ns, NSEC_PER_USEC);
+	st->last_duration_us = div_u64(ktime_get_ns() - start, NSEC_PER_USEC);
+	st->last_first_hint_us = s->first_hint_ns ?
+		div_u64(s->first_hint_ns - requested, NSEC_PER_USEC) : 0;
+}
+
+/* Run a session for the new @id; see vb_hint_account() for @requested. */
+static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
+{
+	struct vb_hint_dev *h = &vb->hint;
+	struct vb_hint_session *s = &h->session;
+	enum vb_hint_end end;
+	u64 start = ktime_get_ns();
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->id = id;
+	s->min_order = vb_hint_min_order();
+	s->budget = vb_hint_budget();
+	s->batch = h->batch;
+	/* Shown at once: sysfs readers tell a session under way by them. */
+	h->stats.started++;
+	h->stats.last_cmd_id = id;
+
+	err = vb_hint_drain(vb, id);
+	if (err) {
+		end = vb_hint_end_of_err(&h->sink, id, err);
+	} else {
+		h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
+		vb_hint_cursor_init(&h->cursor, h->zones, h->nr_zones,
+				    s->min_order);
+		end = vb_hint_session_run(s, &h->cursor, &h->sink);
+		s->hotplug_restarts = h->cursor.hotplug_restarts;
+	}
+
+	vb_hint_account(h, s, end, start, requested);
+	if (end == VB_HINT_END_TIMEOUT || end == VB_HINT_END_ERROR)
+		dev_err_ratelimited(&vb->vdev->dev,
+				    "free page hinting for id %#x failed (%s): the device did not take the hints\n",
+				    id, vb_hint_end_names[end]);
+	else
+		dev_dbg(&vb->vdev->dev, "hint id %#x: %s, %llu pages in %llu ranges, fence %llu us over %llu chunks, first hints after %llu us\n",
+			id, vb_hint_end_names[end], s->pages, s->ranges,
+			h->stats.last_fence_us, h->stats.last_fence_chunks,
+			h->stats.last_first_hint_us);
+}
+
+static void vb_hint_work(struct work_struct *work)
+{
+	struct vb_device *vb = container_of(work, struct vb_device,
+					    hint.work);
+	struct vb_hint_dev *h = &vb->hint;
+	u64 requested = READ_ONCE(h->requested_ns);
+	bool new_id;
+	u32 id;
+
+	vb_work_begin(&vb->work, VB_WAKEUP_HINT);
+	/* Notifications from here on are the session's to look at. */
+	h->seen_seq = atomic_read(&h->cfg_seq);
+	h->seen_target = vb_read_target(vb);
+	id = vb_hint_read_cmd_id(vb);
+	new_id = vb_hint_id_is_new(h->last_id, id);
+	if (h->fence_pending && vb_hint_enabled() && !new_id) {
+		h->fence_pending = false;
+		vb_hint_fence_prepare(vb);
+	}
+	if (new_id) {
+		h->last_id = id;
+		if (vb_hint_enabled())
+			vb_hint_run(vb, id, requested);
+		else
+			h->stats.skipped++;
+	}
+	vb_work_end(&vb->work);
+}
+
+void vb_hint_config_changed(struct vb_device *vb)
+{
+	struct vb_hint_dev *h = &vb->hint;
+
+	if (!h->vq)
+		return;
+	WRITE_ONCE(h->requested_ns, ktime_get_ns());
+	atomic_inc(&h->cfg_seq);
+	wake_up(&h->room);
+	vb_queue_work(&vb->work, &h->work, VB_WAKEUP_HINT);
+}
+
+void vb_hint_vq_done(struct virtqueue *vq)
+{
+	struct vb_device *vb = vq->vdev->priv;
+
+	wake_up(&vb->hint.room);
+}
+
+/* Whether the device's free page hint requests are answered. */
+bool vb_hint_on(struct vb_device *vb)
+{
+	return vb->hint.vq;
+}
+
+/*
+ * Remove and freeze: end a running session (it sees the work stopping) and
+ * wait for the hint work. Called after vb_stop_work().
+ */
+void vb_hint_stop(struct vb_device *vb)
+{
+	wake_up(&vb->hint.room);
+	cancel_work_sync(&vb->hint.work);
+}
+
+/* Called by probe and restore once the queues exist. */
+void vb_hint_start(struct vb_device *vb, struct virtqueue *vq)
+{
+	vb->hint.vq = vq;
+	/*
+	 * After restore the device may be a new one (hibernation resumed in a
+	 * fresh QEMU), whose ids start again from the first: any id is new.
+	 */
+	vb->hint.last_id = 0;
+	if (vq) {
+		virtqueue_disable_cb(vq);
+		/* The first work item takes the fence's probe pages. */
+		vb->hint.fence_pending = true;
+	}
+}
+
+/*
+ * Whether the device offers FREE_PAGE_HINT, taken or not: QEMU then has the
+ * free page queue either way.
+ */
+bool vb_hint_offered(struct virtio_device *vdev)
+{
+	return vb_device_offers(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+}
+
+/*
+ * Allocate what sessions need; the driver core publishes the statistics.
+ * validate() has already declined the feature if vb_hint_blocker() objects;
+ * say so here if the device offered it.
+ */
+int vb_hint_init(struct vb_device *vb)
+{
+	struct vb_hint_dev *h = &vb->hint;
+	struct virtio_device *vdev = vb->vdev;
+	const char *harm;
+	int err;
+
+	INIT_WORK(&h->work, vb_hint_work);
+	init_waitqueue_head(&h->room);
+	atomic_set(&h->cfg_seq, 0);
+	h->sink.ops = &vb_hint_vq_ops;
+	h->blocked_by = vb_hint_offered(vdev) ? vb_hint_blocker(&harm) : NULL;
+	if (h->blocked_by)
+		dev_info(&vdev->dev, "free page hinting off: %s%s\n",
+			 h->blocked_by, harm);
+
+	h->max_zones = num_possible_nodes() * MAX_NR_ZONES;
+	h->zones = kcalloc(h->max_zones, sizeof(*h->zones), GFP_KERNEL);
+	if (!h->zones)
+		return -ENOMEM;
+	h->batch = kcalloc(VB_HINT_BUDGET_MAX, sizeof(*h->batch), GFP_KERNEL);
+	if (!h->batch) {
+		err = -ENOMEM;
+		goto err_free_zones;
+	}
+	err = vb_hint_fence_init(&h->fence);
+	if (err)
+		goto err_free_batch;
+	return 0;
+
+err_free_batch:
+	kfree(h->batch);
+err_free_zones:
+	kfree(h->zones);
+	return err;
+}
+
+void vb_hint_exit(struct vb_device *vb)
+{
+	vb_hint_fence_exit(&vb->hint.fence);
+	kfree(vb->hint.batch);
+	kfree(vb->hint.zones);
+}
