@@ -6,7 +6,7 @@
 #   make [KDIR=/usr/src/linux-headers-<ver>]   build virtio_balloon.ko here
 #   make install                              install into updates/ and run depmod
 #   make check                                every test (installs what it needs)
-#   make kunit [KUNIT_KERNELS="6.1 6.12"]     the KUnit suites, in UML
+#   make kunit [KUNIT_KERNELS="6.1 7.3"]      the KUnit suites, in UML (labels of tools/testing/kernels)
 #   make demo                                 boot a guest and show the driver working
 #   make bench                                migration benchmark against the in-tree driver
 
