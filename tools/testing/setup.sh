@@ -105,10 +105,12 @@ apt_in() {
 	fi
 }
 
-# The first package @2 depends on whose name matches @3, in the APT of @1.
-dep_of() {
+# The packages @2 depends on whose names match the extended regular
+# expression @3 and, if given, end with the string @4, in the APT of @1.
+deps_of() {
 	apt_in "$1" apt-cache depends "$2" 2>/dev/null |
-		awk -v re="$3" '$1 == "Depends:" && $2 ~ re { print $2; exit }'
+		awk -v re="$3" -v end="${4:-}" '$1 == "Depends:" && $2 ~ re &&
+			substr($2, length($2) - length(end) + 1) == end { print $2 }'
 }
 
 # Download packages with the APT of @1 and unpack them all into one fresh
@@ -141,11 +143,12 @@ while read -r suite root tests <&3; do
 	# linux-image-amd64 names the current ABI; resolve it rather than pin one.
 	meta=linux-image-amd64
 	[ "$suite" = "$base" ] || meta=$meta/$suite
-	image=$(dep_of "$where" "$meta" '^linux-image-')
+	image=$(deps_of "$where" "$meta" '^linux-image-')
 	if [ -z "$image" ] && [ "$where" = host ]; then
 		$SUDO apt-get update -q >&2
-		image=$(dep_of host "$meta" '^linux-image-')
+		image=$(deps_of host "$meta" '^linux-image-')
 	fi
+	image=${image%%$'\n'*}
 	[ -n "$image" ] || { log "cannot resolve $meta"; exit 1; }
 	v=${image#linux-image-}
 	mm=$(echo "$v" | sed -E 's/^([0-9]+\.[0-9]+).*/\1/')
@@ -162,9 +165,8 @@ while read -r suite root tests <&3; do
 	dir=$CACHE/kernels/$v
 	if [ ! -e "$dir/.done" ]; then
 		log "unpacking guest kernel $v"
-		unpack "$where" "$dir" "$image" $(apt_in "$where" apt-cache depends "$image" |
-			awk -v v="$v" '$1 == "Depends:" && $2 ~ "^linux-(binary|modules|base)-" &&
-				substr($2, length($2) - length(v) + 1) == v { print $2 }')
+		unpack "$where" "$dir" "$image" \
+			$(deps_of "$where" "$image" '^linux-(binary|modules|base)-' "$v")
 		if [ ! -e "$dir/lib/modules/$v" ]; then
 			mkdir -p "$dir/lib/modules"
 			ln -s "../../usr/lib/modules/$v" "$dir/lib/modules/$v"
@@ -201,8 +203,8 @@ while read -r suite root tests <&3; do
 	dir=$CACHE/headers/$v
 	if [ ! -e "$dir/.done" ]; then
 		log "unpacking headers $v"
-		unpack "$where" "$dir" "linux-headers-$v" $(apt_in "$where" apt-cache depends "linux-headers-$v" |
-			awk '$1 == "Depends:" && $2 ~ /^linux-(headers|kbuild)-/ { print $2 }')
+		unpack "$where" "$dir" "linux-headers-$v" \
+			$(deps_of "$where" "linux-headers-$v" '^linux-(headers|kbuild)-')
 		sed -i -E "s#^(include |KBUILD_OUTPUT=)/usr/src/#\\1$dir/usr/src/#" \
 			"$dir/usr/src/linux-headers-$v/Makefile"
 		# Debian's 7.3 headers lack the script that tells kbuild sparse
