@@ -171,7 +171,7 @@ struct vb_hint_session {
 	u64 queue_full_waits;	/* waits for room in the queue */
 	u64 fence_chunks;	/* chunks the fence covered */
 	u64 fence_missing;	/* wanted chunks it found no probe page for */
-	u64 fence_ns;		/* taking probes, and the host applying them */
+	u64 fence_ns;		/* taking probes, host applying; 0: no fence */
 	bool fence_applied;
 	unsigned int hotplug_restarts; /* of the walk's cursor */
 };

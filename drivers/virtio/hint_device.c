@@ -299,10 +299,13 @@ static void vb_hint_account(struct vb_hint_dev *h,
 	st->max_lock_hold_ns = max(st->max_lock_hold_ns, s->lock_ns_max);
 	st->queue_full_waits += s->queue_full_waits;
 	st->walk_hotplug_restarts += s->hotplug_restarts;
-	st->fences_applied += s->fence_applied;
-	st->last_fence_chunks = s->fence_chunks;
-	st->last_fence_missing = s->fence_missing;
-	st->last_fence_us = div_u64(s->fence_ns, NSEC_PER_USEC);
+	/* The last fence's figures stay until a session runs another. */
+	if (s->fence_ns) {
+		st->fences_applied += s->fence_applied;
+		st->last_fence_chunks = s->fence_chunks;
+		st->last_fence_missing = s->fence_missing;
+		st->last_fence_us = div_u64(s->fence_ns, NSEC_PER_USEC);
+	}
 	st->last_duration_us = div_u64(ktime_get_ns() - start, NSEC_PER_USEC);
 	st->last_first_hint_us = s->first_hint_ns ?
 		div_u64(s->first_hint_ns - requested, NSEC_PER_USEC) : 0;
