@@ -274,7 +274,7 @@ bool vb_acpi_names_firecracker(const char *oem_id, const char *hypervisor_id);
 #endif
 
 /* hint_fence.c */
-void vb_hint_fence_prepare(struct vb_device *vb);
+void vb_hint_fence_prepare(struct vb_hint_dev *h);
 int vb_fence_begin(struct vb_hint_dev *h, u64 *missing);
 unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
 			     struct vb_hint_range *r, unsigned int max);

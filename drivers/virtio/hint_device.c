@@ -369,7 +369,7 @@ static void vb_hint_work(struct work_struct *work)
 	new_id = vb_hint_id_is_new(h->last_id, id);
 	if (h->fence_pending && vb_hint_enabled() && !new_id) {
 		h->fence_pending = false;
-		vb_hint_fence_prepare(vb);
+		vb_hint_fence_prepare(h);
 	}
 	if (new_id) {
 		h->last_id = id;

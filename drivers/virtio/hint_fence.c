@@ -199,15 +199,13 @@ static int vb_fence_refresh(struct vb_hint_dev *h, unsigned long *missing)
  * session that must take them first sends its hints later (taking two,
  * for a 2 GiB guest under TCG, took 60 to 90 ms).
  */
-void vb_hint_fence_prepare(struct vb_device *vb)
+void vb_hint_fence_prepare(struct vb_hint_dev *h)
 {
-	struct vb_hint_dev *h = &vb->hint;
-	unsigned long missing;
+	u64 missing;
 
-	mutex_lock(&h->fence.lock);
 	h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
-	vb_fence_refresh(h, &missing);
-	mutex_unlock(&h->fence.lock);
+	vb_fence_begin(h, &missing);
+	vb_fence_end(&h->fence, NULL);
 }
 
 /*
