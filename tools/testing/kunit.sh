@@ -13,7 +13,7 @@
 # given a directory drivers/virtio_balloon_oot whose Makefile includes this
 # clone's Kbuild and whose sources are symlinks to this clone's
 # drivers/virtio/*.[ch]: nothing is copied, and an edit here is rebuilt there.
-# The build directory (kunit/<ver>/build) is kept, so a later run only
+# The build directory (kunit/<label>/build) is kept, so a later run only
 # rebuilds what changed.
 #
 # Fails if kunit.py fails (a build error, a failed or crashed test), if a
@@ -31,6 +31,12 @@ GLUE_VERSION=1
 log() { echo "kunit: $*" >&2; }
 die() { log "$*"; exit 1; }
 
+case ${1:-} in
+-h|--help)
+	sed -n '3,22s/^# \{0,1\}//p' "$0"
+	exit 0 ;;
+esac
+
 # label -> "root tarball", from setup.sh, which installs what is missing.
 declare -A kernel=()
 known=()
@@ -44,9 +50,6 @@ extra=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--) shift; extra=("$@"); break ;;
-	-h|--help)
-		sed -n '3,22s/^# \{0,1\}//p' "$0"
-		exit 0 ;;
 	*)
 		[ -n "${kernel[$1]:-}" ] ||
 			die "unknown argument '$1' (want one of ${known[*]}, or -- kunit.py arguments)"
