@@ -44,7 +44,8 @@ fi
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed'; }
 for p in gcc gcc-12 make sparse busybox-static cpio dkms kmod xz-utils zstd python3 \
-	 python3-matplotlib bc flex bison libelf-dev libssl-dev libc6-dev debootstrap; do
+	 python3-matplotlib bc flex bison libelf-dev libssl-dev libc6-dev debootstrap \
+	 dwarves; do
 	have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -208,9 +209,11 @@ while read -r suite root tests <&3; do
 		sed -i -E "s#^(include |KBUILD_OUTPUT=)/usr/src/#\\1$dir/usr/src/#" \
 			"$dir/usr/src/linux-headers-$v/Makefile"
 		# Debian's 7.3 headers lack the script that tells kbuild sparse
-		# works: without it C=2 checks nothing.
+		# works: without it C=2 checks nothing. Only kernels whose
+		# Makefile calls it need it (6.1's has no such script).
 		common=$(ls -d "$dir"/usr/src/linux-headers-*-common)
-		if [ ! -e "$common/scripts/checker-valid.sh" ]; then
+		if grep -qs checker-valid.sh "$common/Makefile" &&
+		   [ ! -e "$common/scripts/checker-valid.sh" ]; then
 			tar -xJf "$tarball" -C "$common" --strip-components=1 --wildcards \
 				'*/scripts/checker-valid.sh'
 		fi
