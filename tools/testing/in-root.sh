@@ -27,6 +27,9 @@ exec $SUDO unshare --mount --propagation private /bin/bash -c '
 	set -e
 	root=$1 dir=$2
 	shift 2
+	# The root is a mount point of its own, so that in-root.sh works in it
+	# too (unshare --propagation needs "/" to be a mount point).
+	mount --bind "$root" "$root"
 	mount --rbind /dev "$root/dev"
 	mount -t proc proc "$root/proc"
 	while [ "$1" != -- ]; do
