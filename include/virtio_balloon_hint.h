@@ -11,9 +11,9 @@
  * implement in memory.
  *
  * Before the walk, the sink may fence the round (hint_fence.c): it makes the
- * host clear the dirty log of every chunk of guest memory that the session
- * may hint in, and says which chunks those are. The session then hints only
- * ranges in fenced chunks.
+ * host clear the dirty log of every window of guest memory that the session
+ * may hint in (hint_layout.c derives the windows), and says which windows
+ * those are. The session then hints only ranges in fenced windows.
  */
 #ifndef _VIRTIO_BALLOON_HINT_H
 #define _VIRTIO_BALLOON_HINT_H
@@ -83,16 +83,57 @@ unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur,
 unsigned int vb_hint_coalesce(struct vb_hint_range *r, unsigned int n);
 
 /*
- * The chunks of guest memory, pfn >> chunk_shift, whose dirty log the host
- * has cleared in this round; a range outside them must not be hinted, and
- * its chunk is marked in wanted (when there is one) for the next fence.
+ * A fence window: guest memory that lies inside one dirty-log chunk of the
+ * host on every layout the guest can see (hint_layout.c). Windows are
+ * sorted and disjoint; guest memory in none of them is never hinted.
+ */
+struct vb_fence_window {
+	unsigned long start_pfn;
+	unsigned long end_pfn;
+};
+
+/*
+ * The windows whose dirty log the host has cleared in this round (map, one
+ * bit per window). A range that is not wholly inside fenced windows must not
+ * be hinted; the windows it touches are marked in wanted (when there is
+ * one), for the next fence to find a probe in.
  */
 struct vb_hint_fenced {
-	const unsigned long *map;	/* one bit per chunk */
+	const struct vb_fence_window *win;
+	unsigned long nr_win;
+	const unsigned long *map;
 	unsigned long *wanted;		/* same size, or NULL */
-	unsigned long nr_chunks;
-	unsigned int chunk_shift;	/* chunk size, as a page order */
 };
+
+/*
+ * What the guest sees of the host's RAM blocks, for vb_layout_windows():
+ * its RAM, the addresses where a block may begin (NUMA node spans, memory
+ * devices), and where RAM below 4 GiB ends when RAM resumes at 4 GiB.
+ */
+struct vb_layout {
+	const struct vb_hint_range *ram;	/* sorted, disjoint */
+	unsigned int nr_ram;
+	unsigned long *cuts;		/* any order, with room for one more */
+	unsigned int nr_cuts;
+	unsigned long low_end_pfn;	/* 0: RAM does not resume at 4 GiB */
+};
+
+/* The windows vb_layout_windows() derived, and the RAM it left out. */
+struct vb_fence_layout {
+	struct vb_fence_window *win;	/* kvmalloc'ed */
+	unsigned long nr_win;
+	unsigned int min_order;		/* smallest window alignment used */
+	unsigned long unsafe_pages;	/* RAM in no window */
+	unsigned long unsafe_pfn;	/* the first of it */
+};
+
+/* Windows no smaller than the largest free block, as a page order. */
+#define VB_FENCE_WINDOW_MIN_ORDER	(NR_PAGE_ORDERS - 1)
+
+int vb_layout_windows(struct vb_layout *l, unsigned int max_order,
+		      struct vb_fence_layout *out);
+long vb_fence_window_find(const struct vb_fence_window *win,
+			  unsigned long nr, unsigned long pfn);
 
 /* What the device wants, as the sink sees it. */
 enum vb_hint_verdict {
@@ -169,8 +210,8 @@ struct vb_hint_session {
 
 	u64 first_hint_ns;	/* when the first ranges were queued, or 0 */
 	u64 queue_full_waits;	/* waits for room in the queue */
-	u64 fence_chunks;	/* chunks the fence covered */
-	u64 fence_missing;	/* wanted chunks it found no probe page for */
+	u64 fence_windows;	/* windows the fence covered */
+	u64 fence_missing;	/* wanted windows it found no probe page for */
 	u64 fence_ns;		/* taking probes, host applying; 0: no fence */
 	bool fence_applied;
 	unsigned int hotplug_restarts; /* of the walk's cursor */

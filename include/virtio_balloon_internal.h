@@ -46,13 +46,14 @@ enum vb_vq_index {
 #define VB_HINT_SG_MAX		32
 
 /*
- * Guest memory per probe page of the dirty-log fence (hint_fence.c): QEMU's
- * default clear chunk. No smaller than the largest free block, so that a
- * block never spans two chunks.
+ * The largest fence window (hint_fence.c), in MiB: QEMU's default dirty-log
+ * clear chunk, the most a window may span. No smaller than the largest free
+ * block (VB_FENCE_WINDOW_MIN_ORDER).
  */
 #define VB_HINT_FENCE_MIB_DEFAULT	1024
-#define VB_HINT_FENCE_MIB_MIN	max_t(unsigned int, 1, (PAGE_SIZE << (NR_PAGE_ORDERS - 1)) >> 20)
-#define VB_HINT_FENCE_MIB_MAX	SZ_1M
+#define VB_HINT_FENCE_MIB_MIN	\
+	max_t(unsigned int, 1, (PAGE_SIZE << VB_FENCE_WINDOW_MIN_ORDER) >> 20)
+#define VB_HINT_FENCE_MIB_MAX	1024
 
 /* host_discards_hints */
 enum {
@@ -77,8 +78,8 @@ struct vb_hint_stats {
 	u64 last_lock_acquisitions; /* zone and per-CPU list locks taken */
 	u64 queue_full_waits;
 	u64 fences_applied;	/* fences the device applied, since probe */
-	u64 last_fence_chunks;	/* chunks the last fence covered */
-	u64 last_fence_missing;	/* wanted chunks it found no probe page for */
+	u64 last_fence_windows;	/* windows the last fence covered */
+	u64 last_fence_missing;	/* wanted windows it found no probe page for */
 	u64 last_fence_us;	/* taking probes, and the host applying them */
 	u64 last_unfenced_pages; /* free pages left unhinted: no fence there */
 	u64 walk_hotplug_restarts; /* cursors restarted by memory hotplug */
@@ -91,11 +92,17 @@ struct vb_hint_stats {
  */
 struct vb_hint_fence {
 	struct mutex lock;		/* see above */
-	struct page **probes;		/* a page we own in each chunk, or NULL */
-	unsigned long *map;		/* chunks the last fence covered */
-	unsigned long *wanted;		/* chunks to find a probe for */
-	unsigned long nr_chunks;	/* entries of probes, map, wanted */
-	unsigned int chunk_shift;	/* chunk size as a page order */
+	struct vb_fence_window *win;	/* the windows (hint_layout.c) */
+	struct page **probes;		/* a page we own in each window, or NULL */
+	unsigned long *map;		/* windows the last fence covered */
+	unsigned long *wanted;		/* windows to find a probe for */
+	unsigned long nr_win;		/* entries of win, probes, map, wanted */
+	unsigned long nr_probes;	/* probes we hold now */
+	unsigned int min_order;		/* smallest window alignment, page order */
+	unsigned long unsafe_pages;	/* RAM in no window: never hinted */
+	unsigned long unsafe_pfn;	/* the first of it */
+	bool stale;			/* probes may still be in the queue */
+	u64 offline_refused;		/* offlines refused while stale */
 	struct vb_hint_cursor cursor;	/* looking for probe pages */
 	struct notifier_block memory_nb;
 };
@@ -116,7 +123,7 @@ struct vb_hint_dev {
 	int seen_seq;			/* cfg_seq the session last looked at */
 	u32 seen_target;		/* num_pages the session last read */
 	u32 last_id;			/* last id a session was started for */
-	bool fence_pending;		/* probe pages to take before a request */
+	bool unsafe_logged;		/* said which memory has no safe window */
 	__virtio32 start_id;		/* buffer of the start marker */
 	__virtio32 stop_id;		/* buffer of the STOP id */
 	struct vb_hint_sink sink;
@@ -273,13 +280,18 @@ extern const struct kernel_param_ops vb_host_discards_ops;
 bool vb_acpi_names_firecracker(const char *oem_id, const char *hypervisor_id);
 #endif
 
+/* hint_layout.c */
+int vb_layout_read(unsigned int max_order, struct vb_fence_layout *out);
+
 /* hint_fence.c */
-void vb_hint_fence_prepare(struct vb_hint_dev *h);
 int vb_fence_begin(struct vb_hint_dev *h, u64 *missing);
 unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
 			     struct vb_hint_range *r, unsigned int max);
 unsigned long vb_fence_end(struct vb_hint_fence *f,
-			   struct vb_hint_fenced *fenced);
+			   struct vb_hint_fenced *fenced, bool stale);
+void vb_fence_settled(struct vb_hint_fence *f);
+void vb_fence_release(struct vb_hint_fence *f);
+void vb_fence_reset(struct vb_hint_fence *f);
 int vb_hint_fence_init(struct vb_hint_fence *f);
 void vb_hint_fence_exit(struct vb_hint_fence *f);
 
@@ -289,6 +301,7 @@ int vb_hint_init(struct vb_device *vb);
 void vb_hint_exit(struct vb_device *vb);
 void vb_hint_start(struct vb_device *vb, struct virtqueue *vq);
 void vb_hint_stop(struct vb_device *vb);
+void vb_hint_reset(struct vb_device *vb);
 bool vb_hint_on(struct vb_device *vb);
 void vb_hint_config_changed(struct vb_device *vb);
 void vb_hint_vq_done(struct virtqueue *vq);

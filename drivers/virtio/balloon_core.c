@@ -198,6 +198,7 @@ static void vb_down(struct vb_device *vb)
 	vb_close_queues(vb);
 	virtio_reset_device(vb->vdev);
 	vb_release_unacked(vb);
+	vb_hint_reset(vb);
 	vb_del_vqs(vb);
 }
 

@@ -237,6 +237,23 @@ static int vb_hint_drain(struct vb_device *vb, u32 id)
 }
 
 /*
+ * Say once, while the fence lock is held, which memory no fence window can
+ * cover on this layout: it is never hinted (hint_layout.c).
+ */
+static void vb_hint_say_unsafe(struct vb_device *vb)
+{
+	struct vb_hint_fence *f = &vb->hint.fence;
+
+	if (!f->unsafe_pages || vb->hint.unsafe_logged)
+		return;
+	vb->hint.unsafe_logged = true;
+	dev_warn(&vb->vdev->dev,
+		 "free page hinting leaves %lu MiB from %#llx unhinted: no window there is sure to lie in one dirty-log chunk of the host\n",
+		 f->unsafe_pages >> (20 - PAGE_SHIFT),
+		 (unsigned long long)PFN_PHYS(f->unsafe_pfn));
+}
+
+/*
  * The sink's fence: hint every probe page under @id and wait until the
  * device has used them all; QEMU applies every hint of an element before it
  * returns it. On success @fenced names the chunks it covered.
@@ -250,17 +267,23 @@ static int vb_hint_vq_fence(struct vb_hint_sink *sink, u32 id,
 	struct vb_hint_range r[VB_HINT_SG_MAX];
 	unsigned long next = 0;
 	u64 start = ktime_get_ns();
+	bool queued = false;
 	unsigned int n;
 	int err;
 
 	err = vb_fence_begin(h, &s->fence_missing);
-	while (!err && (n = vb_fence_probes(&h->fence, &next, r, ARRAY_SIZE(r))))
+	if (!err)
+		vb_hint_say_unsafe(vb);
+	while (!err && (n = vb_fence_probes(&h->fence, &next, r, ARRAY_SIZE(r)))) {
+		queued = true;
 		err = vb_hint_queue_ranges(vb, r, n, id);
+	}
 	if (!err) {
 		virtqueue_kick(h->vq);
 		err = vb_hint_drain(vb, id);
 	}
-	s->fence_chunks = vb_fence_end(&h->fence, err ? NULL : fenced);
+	s->fence_windows = vb_fence_end(&h->fence, err ? NULL : fenced,
+					err && queued);
 	s->fence_applied = !err;
 	s->fence_ns = ktime_get_ns() - start;
 	return err;
@@ -302,7 +325,7 @@ static void vb_hint_account(struct vb_hint_dev *h,
 	/* The last fence's figures stay until a session runs another. */
 	if (s->fence_ns) {
 		st->fences_applied += s->fence_applied;
-		st->last_fence_chunks = s->fence_chunks;
+		st->last_fence_windows = s->fence_windows;
 		st->last_fence_missing = s->fence_missing;
 		st->last_fence_us = div_u64(s->fence_ns, NSEC_PER_USEC);
 	}
@@ -333,6 +356,7 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	if (err) {
 		end = vb_hint_end_of_err(&h->sink, id, err);
 	} else {
+		vb_fence_settled(&h->fence);
 		h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
 		vb_hint_cursor_init(&h->cursor, h->zones, h->nr_zones,
 				    s->min_order);
@@ -346,10 +370,24 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 				    "free page hinting for id %#x failed (%s): the device did not take the hints\n",
 				    id, vb_hint_end_names[end]);
 	else
-		dev_dbg(&vb->vdev->dev, "hint id %#x: %s, %llu pages in %llu ranges, fence %llu us over %llu chunks, first hints after %llu us\n",
+		dev_dbg(&vb->vdev->dev, "hint id %#x: %s, %llu pages in %llu ranges, fence %llu us over %llu windows, first hints after %llu us\n",
 			id, vb_hint_end_names[end], s->pages, s->ranges,
-			h->stats.last_fence_us, h->stats.last_fence_chunks,
+			h->stats.last_fence_us, h->stats.last_fence_windows,
 			h->stats.last_first_hint_us);
+}
+
+/*
+ * The host's migration is over (DONE): give the fence's probes back, unless
+ * a failed fence may still have some queued.
+ */
+static void vb_hint_done(struct vb_device *vb)
+{
+	struct virtqueue *vq = vb->hint.vq;
+
+	vb_hint_reclaim(vq);
+	if (vq->num_free == virtqueue_get_vring_size(vq))
+		vb_fence_settled(&vb->hint.fence);
+	vb_fence_release(&vb->hint.fence);
 }
 
 static void vb_hint_work(struct work_struct *work)
@@ -358,7 +396,6 @@ static void vb_hint_work(struct work_struct *work)
 					    hint.work);
 	struct vb_hint_dev *h = &vb->hint;
 	u64 requested = READ_ONCE(h->requested_ns);
-	bool new_id;
 	u32 id;
 
 	vb_work_begin(&vb->work, VB_WAKEUP_HINT);
@@ -366,12 +403,9 @@ static void vb_hint_work(struct work_struct *work)
 	h->seen_seq = atomic_read(&h->cfg_seq);
 	h->seen_target = vb_read_target(vb);
 	id = vb_hint_read_cmd_id(vb);
-	new_id = vb_hint_id_is_new(h->last_id, id);
-	if (h->fence_pending && vb_hint_enabled() && !new_id) {
-		h->fence_pending = false;
-		vb_hint_fence_prepare(h);
-	}
-	if (new_id) {
+	if (id == VIRTIO_BALLOON_CMD_ID_DONE) {
+		vb_hint_done(vb);
+	} else if (vb_hint_id_is_new(h->last_id, id)) {
 		h->last_id = id;
 		if (vb_hint_enabled())
 			vb_hint_run(vb, id, requested);
@@ -425,11 +459,17 @@ void vb_hint_start(struct vb_device *vb, struct virtqueue *vq)
 	 * fresh QEMU), whose ids start again from the first: any id is new.
 	 */
 	vb->hint.last_id = 0;
-	if (vq) {
+	if (vq)
 		virtqueue_disable_cb(vq);
-		/* The first work item takes the fence's probe pages. */
-		vb->hint.fence_pending = true;
-	}
+}
+
+/*
+ * Remove and freeze, after the device was reset: nothing we queued can be
+ * acted on any more, so the fence's probes go back.
+ */
+void vb_hint_reset(struct vb_device *vb)
+{
+	vb_fence_reset(&vb->hint.fence);
 }
 
 /*

@@ -14,25 +14,38 @@
  * the free lists and that clear is lost if QEMU then applies the hint.
  *
  * So before the walk, the session hints one page that the driver owns in
- * every chunk (a "probe") and waits until the device has used that element
+ * every window (a "probe") and waits until the device has used that element
  * (the hint device sends them: vb_fence_begin(), vb_fence_probes(),
- * vb_fence_end()).
- * QEMU applies an element's hints, clearing the dirty log of their chunks
- * first, before it returns the element. From then on in this round, every
- * page of a fenced chunk is write-protected again: a page read from the free
- * lists after the fence and written afterwards is logged, and sent again.
- * Ranges in chunks without a probe are not hinted.
+ * vb_fence_end()). A window is a stretch of guest memory that lies in one
+ * host chunk on every layout the guest can see (hint_layout.c). QEMU applies
+ * an element's hints, clearing the dirty log of their chunks first, before
+ * it returns the element. From then on in this round, every page of a fenced
+ * window is write-protected again: a page read from the free lists after the
+ * fence and written afterwards is logged, and sent again. Ranges outside
+ * fenced windows are not hinted.
  *
- * Probe pages are taken once, with alloc_contig_range() on a page that the
- * walk found free in a movable free list, and kept: one page per chunk, a
- * few KiB per GiB. A chunk is looked at again only when a session found free
- * memory in it and had no probe there (it is "wanted"), so chunks with no
- * memory, or none to spare, cost nothing per session. The memory notifier
- * gives back the probes of memory that goes offline.
+ * Probes exist only while the host migrates: taken by the first fence after
+ * the device asked for hints, with alloc_contig_range() on a page that the
+ * walk found free in a movable free list, and given back when the device
+ * says DONE, so that a guest that is not migrating keeps every gigantic page,
+ * offlinable memory block and movable zone it had. Within a migration a
+ * window is looked at again only when a session found free memory in it and
+ * had no probe there (it is "wanted"), so windows with no memory to spare
+ * cost nothing per session.
  *
- * lock is held while a fence is in flight, so that no probe is freed while
- * the device may still act on its hint.
+ * A probe leaves our hands only once the device can no longer act on its
+ * hint: after a fence that failed (timed out, or the device moved on while
+ * we waited), its elements may still be queued and QEMU applies a queued
+ * hint while its round lasts; the fence is then "stale" until the queue is
+ * found empty or the device is reset, and no probe is freed meanwhile, not
+ * even for memory going offline.
+ *
+ * lock protects every field but memory_nb, and is held while a fence is in
+ * flight, so that the memory notifier gives no probe back while the device
+ * may act on its hint.
  */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
 #include <linux/gfp.h>
@@ -42,81 +55,84 @@
 
 #include "virtio_balloon_internal.h"
 
-/* Probe candidates tried per chunk and session before it is left unfenced. */
+/* Probe candidates tried per window and session before it is left unfenced. */
 #define VB_FENCE_TRIES	4
-
-/* One past the highest page frame of any populated zone. */
-static unsigned long vb_fence_end_pfn(struct vb_hint_dev *h)
-{
-	unsigned long end = 0;
-	unsigned int i;
-
-	for (i = 0; i < h->nr_zones; i++)
-		end = max(end, zone_end_pfn(h->zones[i]));
-	return end;
-}
 
 static void vb_fence_free_probes(struct vb_hint_fence *f)
 {
-	unsigned long c;
+	unsigned long w;
 
-	for (c = 0; c < f->nr_chunks; c++) {
-		if (f->probes[c]) {
-			__free_page(f->probes[c]);
-			f->probes[c] = NULL;
+	for (w = 0; w < f->nr_win; w++) {
+		if (f->probes[w]) {
+			__free_page(f->probes[w]);
+			f->probes[w] = NULL;
 		}
 	}
+	f->nr_probes = 0;
 }
 
-/* Replace the tables by @probes, @map and @wanted of @nr chunks. */
-static void vb_fence_set_tables(struct vb_hint_fence *f, struct page **probes,
-				unsigned long *map, unsigned long *wanted,
-				unsigned long nr)
+/* Replace the tables by those of layout @fl and the given ones. */
+static void vb_fence_set_tables(struct vb_hint_fence *f,
+				struct vb_fence_layout *fl,
+				struct page **probes, unsigned long *map,
+				unsigned long *wanted)
 {
+	kvfree(f->win);
 	kvfree(f->probes);
 	bitmap_free(f->map);
 	bitmap_free(f->wanted);
+	f->win = fl->win;
+	f->nr_win = fl->nr_win;
 	f->probes = probes;
 	f->map = map;
 	f->wanted = wanted;
-	f->nr_chunks = nr;
+}
+
+static bool vb_fence_same_windows(const struct vb_hint_fence *f,
+				  const struct vb_fence_layout *fl)
+{
+	return f->nr_win == fl->nr_win &&
+	       !memcmp(f->win, fl->win, fl->nr_win * sizeof(*fl->win));
 }
 
 /*
- * Size the tables for the memory there is now and the chunk size asked for;
- * a new chunk size gives every probe back. New chunks are wanted until a
- * look for a probe found nothing to take. Called with lock held.
+ * Derive the windows for the memory there is now and the host chunk the user
+ * allows; new windows give every probe back, and are all wanted until a look
+ * for a probe found nothing to take. A stale fence keeps its windows: their
+ * probes are not ours to give back yet. Called with lock held.
  */
-static int vb_fence_resize(struct vb_hint_dev *h, unsigned int shift)
+static int vb_fence_refresh_layout(struct vb_hint_fence *f)
 {
-	struct vb_hint_fence *f = &h->fence;
-	unsigned long nr = DIV_ROUND_UP(vb_fence_end_pfn(h), 1UL << shift);
+	struct vb_fence_layout fl;
 	unsigned long *map, *wanted;
 	struct page **probes;
+	int err;
 
-	if (shift != f->chunk_shift) {
-		vb_fence_free_probes(f);
-		f->chunk_shift = shift;
-		bitmap_fill(f->wanted, f->nr_chunks);
-	}
-	if (nr <= f->nr_chunks)
+	if (f->stale)
 		return 0;
-
-	probes = kvcalloc(nr, sizeof(*probes), GFP_KERNEL);
-	map = bitmap_zalloc(nr, GFP_KERNEL);
-	wanted = bitmap_alloc(nr, GFP_KERNEL);
+	err = vb_layout_read(vb_hint_fence_order(), &fl);
+	if (err)
+		return err;
+	f->unsafe_pages = fl.unsafe_pages;
+	f->unsafe_pfn = fl.unsafe_pfn;
+	f->min_order = fl.min_order;
+	if (vb_fence_same_windows(f, &fl)) {
+		kvfree(fl.win);
+		return 0;
+	}
+	probes = kvcalloc(max(fl.nr_win, 1UL), sizeof(*probes), GFP_KERNEL);
+	map = bitmap_zalloc(fl.nr_win, GFP_KERNEL);
+	wanted = bitmap_alloc(fl.nr_win, GFP_KERNEL);
 	if (!probes || !map || !wanted) {
 		kvfree(probes);
 		bitmap_free(map);
 		bitmap_free(wanted);
+		kvfree(fl.win);
 		return -ENOMEM;
 	}
-	bitmap_fill(wanted, nr);
-	if (f->probes) {
-		memcpy(probes, f->probes, f->nr_chunks * sizeof(*probes));
-		bitmap_copy(wanted, f->wanted, f->nr_chunks);
-	}
-	vb_fence_set_tables(f, probes, map, wanted, nr);
+	bitmap_fill(wanted, fl.nr_win);
+	vb_fence_free_probes(f);
+	vb_fence_set_tables(f, &fl, probes, map, wanted);
 	return 0;
 }
 
@@ -132,9 +148,9 @@ static struct page *vb_fence_take(unsigned long pfn)
 }
 
 /*
- * Give every wanted chunk a probe page: walk the movable buddy lists
+ * Give every wanted window a probe page: walk the movable buddy lists
  * (isolating a pageblock of another type could change its type) and take the
- * first free page seen in each such chunk. Returns how many wanted chunks
+ * first free page seen in each such window. Returns how many wanted windows
  * still lack one; none is wanted afterwards. Called with lock held.
  */
 static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
@@ -143,20 +159,21 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 	struct vb_hint_cursor *cur = &f->cursor;
 	/* The session's batch: the fence runs before its walk. */
 	struct vb_hint_range *r = h->batch;
-	unsigned long missing = 0, c;
+	unsigned long missing = 0, w;
 	struct vb_hint_step step;
 	unsigned int n, i;
+	long found;
 	u8 *tries;
 
-	for (c = 0; c < f->nr_chunks; c++) {
-		if (f->probes[c])
-			__clear_bit(c, f->wanted);
+	for (w = 0; w < f->nr_win; w++) {
+		if (f->probes[w])
+			__clear_bit(w, f->wanted);
 		else
-			missing += test_bit(c, f->wanted);
+			missing += test_bit(w, f->wanted);
 	}
 	if (!missing)
 		return 0;
-	tries = kcalloc(f->nr_chunks, sizeof(*tries), GFP_KERNEL);
+	tries = kcalloc(f->nr_win, sizeof(*tries), GFP_KERNEL);
 	if (!tries)
 		return missing;
 
@@ -165,68 +182,53 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 	while (missing && !cur->done) {
 		n = vb_hint_walk_step(cur, VB_HINT_BUDGET_DEFAULT, r, &step);
 		for (i = 0; i < n && missing; i++) {
-			c = r[i].pfn >> f->chunk_shift;
-			if (c >= f->nr_chunks || !test_bit(c, f->wanted) ||
-			    f->probes[c] || tries[c] >= VB_FENCE_TRIES)
+			found = vb_fence_window_find(f->win, f->nr_win,
+						     r[i].pfn);
+			if (found < 0)
 				continue;
-			tries[c]++;
-			f->probes[c] = vb_fence_take(r[i].pfn);
-			if (f->probes[c])
+			w = found;
+			if (!test_bit(w, f->wanted) || f->probes[w] ||
+			    tries[w] >= VB_FENCE_TRIES)
+				continue;
+			tries[w]++;
+			f->probes[w] = vb_fence_take(r[i].pfn);
+			if (f->probes[w]) {
+				pr_debug("fence probe at pfn %#lx for window %#lx-%#lx\n",
+					 r[i].pfn, f->win[w].start_pfn,
+					 f->win[w].end_pfn);
+				f->nr_probes++;
 				missing--;
+			}
 		}
 		cond_resched();
 	}
 	kfree(tries);
-	bitmap_zero(f->wanted, f->nr_chunks);
+	bitmap_zero(f->wanted, f->nr_win);
 	return missing;
 }
 
 /*
- * Bring the tables up to date and take the probes wanted chunks lack; stores
- * in *@missing how many of those still lack one. Called with lock held.
+ * Start a fence: take the lock that keeps every probe page ours until
+ * vb_fence_end(), bring the windows up to date and take the probes that
+ * wanted windows lack; stores in *@missing how many of those still lack one.
+ * The hint device then sends the probes (vb_fence_probes()) and waits until
+ * they are applied.
  */
-static int vb_fence_refresh(struct vb_hint_dev *h, unsigned long *missing)
+int vb_fence_begin(struct vb_hint_dev *h, u64 *missing)
 {
-	int err = vb_fence_resize(h, vb_hint_fence_order());
+	struct vb_hint_fence *f = &h->fence;
+	int err;
 
+	mutex_lock(&f->lock);
+	*missing = 0;
+	err = vb_fence_refresh_layout(f);
 	if (!err)
 		*missing = vb_fence_acquire(h);
 	return err;
 }
 
 /*
- * Take the probe pages the fence lacks, ahead of the first request: a
- * session that must take them first sends its hints later (taking two,
- * for a 2 GiB guest under TCG, took 60 to 90 ms).
- */
-void vb_hint_fence_prepare(struct vb_hint_dev *h)
-{
-	u64 missing;
-
-	h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
-	vb_fence_begin(h, &missing);
-	vb_fence_end(&h->fence, NULL);
-}
-
-/*
- * Start a fence: take the lock that keeps every probe page ours until
- * vb_fence_end(), and the probes that wanted chunks lack; stores in
- * *@missing how many of those still lack one. The hint device then sends
- * the probes (vb_fence_probes()) and waits until they are applied.
- */
-int vb_fence_begin(struct vb_hint_dev *h, u64 *missing)
-{
-	unsigned long n = 0;
-	int err;
-
-	mutex_lock(&h->fence.lock);
-	err = vb_fence_refresh(h, &n);
-	*missing = n;
-	return err;
-}
-
-/*
- * Store in @r up to @max probe pages, from chunk *@next on, as single-page
+ * Store in @r up to @max probe pages, from window *@next on, as single-page
  * ranges; returns how many, 0 when every probe was given.
  */
 unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
@@ -235,7 +237,7 @@ unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
 	unsigned int n = 0;
 
 	lockdep_assert_held(&f->lock);
-	for (; *next < f->nr_chunks && n < max; (*next)++) {
+	for (; *next < f->nr_win && n < max; (*next)++) {
 		if (!f->probes[*next])
 			continue;
 		r[n].pfn = page_to_pfn(f->probes[*next]);
@@ -247,55 +249,100 @@ unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
 
 /*
  * End the fence begun by vb_fence_begin(). If the device applied every
- * probe's hint, @fenced is not NULL and is set to the chunks they covered.
- * Returns how many chunks that is.
+ * probe's hint, @fenced is not NULL and is set to the windows they covered.
+ * @stale: probes were queued and the device may not have used them all.
+ * Returns how many windows the fence covered.
  */
 unsigned long vb_fence_end(struct vb_hint_fence *f,
-			   struct vb_hint_fenced *fenced)
+			   struct vb_hint_fenced *fenced, bool stale)
 {
-	unsigned long c, sent = 0;
+	unsigned long w, sent = 0;
 
 	lockdep_assert_held(&f->lock);
+	if (stale)
+		f->stale = true;
 	if (fenced) {
-		bitmap_zero(f->map, f->nr_chunks);
-		for (c = 0; c < f->nr_chunks; c++) {
-			if (f->probes[c]) {
-				__set_bit(c, f->map);
+		bitmap_zero(f->map, f->nr_win);
+		for (w = 0; w < f->nr_win; w++) {
+			if (f->probes[w]) {
+				__set_bit(w, f->map);
 				sent++;
 			}
 		}
+		fenced->win = f->win;
+		fenced->nr_win = f->nr_win;
 		fenced->map = f->map;
 		fenced->wanted = f->wanted;
-		fenced->nr_chunks = f->nr_chunks;
-		fenced->chunk_shift = f->chunk_shift;
 	}
 	mutex_unlock(&f->lock);
 	return sent;
 }
 
-/* Memory going offline cannot go while we own a page in it. */
+/* The device has used every element we queued: no probe is in flight. */
+void vb_fence_settled(struct vb_hint_fence *f)
+{
+	mutex_lock(&f->lock);
+	f->stale = false;
+	mutex_unlock(&f->lock);
+}
+
+/*
+ * The host ended its migration (DONE): give every probe back unless the
+ * device may still act on one, and look everywhere at the next migration.
+ */
+void vb_fence_release(struct vb_hint_fence *f)
+{
+	mutex_lock(&f->lock);
+	if (!f->stale) {
+		vb_fence_free_probes(f);
+		bitmap_fill(f->wanted, f->nr_win);
+	}
+	mutex_unlock(&f->lock);
+}
+
+/* The device was reset: nothing we queued can be acted on any more. */
+void vb_fence_reset(struct vb_hint_fence *f)
+{
+	mutex_lock(&f->lock);
+	f->stale = false;
+	vb_fence_free_probes(f);
+	bitmap_fill(f->wanted, f->nr_win);
+	mutex_unlock(&f->lock);
+}
+
+/*
+ * Memory going offline cannot go while we own a page in it: give its probes
+ * back, or refuse while a stale fence may still have them in flight.
+ */
 static int vb_fence_memory_notify(struct notifier_block *nb,
 				  unsigned long action, void *arg)
 {
 	struct vb_hint_fence *f = container_of(nb, struct vb_hint_fence,
 					       memory_nb);
 	struct memory_notify *mn = arg;
-	unsigned long c, pfn;
+	int ret = NOTIFY_OK;
+	unsigned long w, pfn;
 
 	if (action != MEM_GOING_OFFLINE)
 		return NOTIFY_OK;
 	mutex_lock(&f->lock);
-	for (c = 0; c < f->nr_chunks; c++) {
-		if (!f->probes[c])
+	for (w = 0; w < f->nr_win; w++) {
+		if (!f->probes[w])
 			continue;
-		pfn = page_to_pfn(f->probes[c]);
-		if (pfn >= mn->start_pfn && pfn < mn->start_pfn + mn->nr_pages) {
-			__free_page(f->probes[c]);
-			f->probes[c] = NULL;
+		pfn = page_to_pfn(f->probes[w]);
+		if (pfn < mn->start_pfn || pfn >= mn->start_pfn + mn->nr_pages)
+			continue;
+		if (f->stale) {
+			f->offline_refused++;
+			ret = NOTIFY_BAD;
+			break;
 		}
+		__free_page(f->probes[w]);
+		f->probes[w] = NULL;
+		f->nr_probes--;
 	}
 	mutex_unlock(&f->lock);
-	return NOTIFY_OK;
+	return ret;
 }
 
 int vb_hint_fence_init(struct vb_hint_fence *f)
@@ -309,5 +356,8 @@ void vb_hint_fence_exit(struct vb_hint_fence *f)
 {
 	unregister_memory_notifier(&f->memory_nb);
 	vb_fence_free_probes(f);
-	vb_fence_set_tables(f, NULL, NULL, NULL, 0);
+	kvfree(f->win);
+	kvfree(f->probes);
+	bitmap_free(f->map);
+	bitmap_free(f->wanted);
 }

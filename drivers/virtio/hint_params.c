@@ -47,7 +47,10 @@ static int vb_param_set_budget(const char *val, const struct kernel_param *kp)
 	return vb_param_set_uint(val, kp, 1, VB_HINT_BUDGET_MAX);
 }
 
-/* A power of two, no smaller than the largest free block. */
+/*
+ * A power of two, no smaller than the largest free block and no larger than
+ * QEMU's default chunk: a larger window could straddle two chunks.
+ */
 static int vb_param_set_fence_mib(const char *val,
 				  const struct kernel_param *kp)
 {
@@ -140,7 +143,9 @@ MODULE_PARM_DESC(hint_lock_budget,
 		 __stringify(VB_HINT_BUDGET_DEFAULT) ")");
 module_param_cb(hint_fence_mib, &vb_fence_mib_ops, &vb_param_fence_mib, 0644);
 MODULE_PARM_DESC(hint_fence_mib,
-		 "Guest memory per probe page of the dirty-log fence, in MiB: a power of two no larger than the host's dirty-log clear chunk (QEMU: 1024 unless clear-bitmap-shift is below 18) (default: "
+		 "Largest window of the dirty-log fence, in MiB: a power of two, "
+		 __stringify(VB_HINT_FENCE_MIB_MIN) "-" __stringify(VB_HINT_FENCE_MIB_MAX)
+		 ", no larger than the host's dirty-log clear chunk (QEMU: 1024 unless x-clear-bitmap-shift is below 18); the memory layout may make windows smaller (default: "
 		 __stringify(VB_HINT_FENCE_MIB_DEFAULT) ")");
 module_param_cb(host_discards_hints, &vb_host_discards_ops, &vb_param_host_discards,
 		0444);
@@ -292,16 +297,56 @@ VB_HINT_STAT_ATTR(max_lock_hold_ns, max_lock_hold_ns);
 VB_HINT_STAT_ATTR(last_lock_acquisitions, last_lock_acquisitions);
 VB_HINT_STAT_ATTR(queue_full_waits, queue_full_waits);
 VB_HINT_STAT_ATTR(fences_applied, fences_applied);
-VB_HINT_STAT_ATTR(last_fence_chunks, last_fence_chunks);
+VB_HINT_STAT_ATTR(last_fence_windows, last_fence_windows);
 VB_HINT_STAT_ATTR(last_fence_missing, last_fence_missing);
 VB_HINT_STAT_ATTR(last_fence_us, last_fence_us);
 VB_HINT_STAT_ATTR(last_unfenced_pages, last_unfenced_pages);
 VB_HINT_STAT_ATTR(walk_hotplug_restarts, walk_hotplug_restarts);
 
+/*
+ * The fence's figures, written under its lock and read without it: a reader
+ * sees a value from before or after a fence, and either is true.
+ */
+static u64 vb_fence_stat_read(const struct vb_hint_fence *f, int which)
+{
+	switch (which) {
+	case 0:
+		return READ_ONCE(f->nr_win);
+	case 1:
+		return READ_ONCE(f->nr_probes);
+	case 2:
+		return READ_ONCE(f->nr_win) ?
+		       (PAGE_SIZE >> 10) << READ_ONCE(f->min_order) : 0;
+	case 3:
+		return READ_ONCE(f->unsafe_pages) * (PAGE_SIZE >> 10);
+	default:
+		return READ_ONCE(f->offline_refused);
+	}
+}
+
+#define VB_FENCE_ATTR(_name, _which)					\
+static ssize_t _name##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	return sysfs_emit(buf, "%llu\n",				\
+			  vb_fence_stat_read(&vb_hint_of_dev(dev)->fence, \
+					     _which));			\
+}									\
+static DEVICE_ATTR_RO(_name)
+
+VB_FENCE_ATTR(fence_windows, 0);
+VB_FENCE_ATTR(fence_probes, 1);
+VB_FENCE_ATTR(fence_window_min_kib, 2);
+VB_FENCE_ATTR(fence_unsafe_kib, 3);
+VB_FENCE_ATTR(fence_offline_refused, 4);
+
 static ssize_t status_show(struct device *dev, struct device_attribute *attr,
 			   char *buf)
 {
 	struct vb_hint_dev *h = vb_hint_of_dev(dev);
+	/* Written by the hint work under the fence lock; a stale read is harmless. */
+	unsigned long unsafe = READ_ONCE(h->fence.unsafe_pages);
+	unsigned long from = READ_ONCE(h->fence.unsafe_pfn);
 
 	if (h->blocked_by)
 		return sysfs_emit(buf, "off: %s\n", h->blocked_by);
@@ -309,6 +354,11 @@ static ssize_t status_show(struct device *dev, struct device_attribute *attr,
 		return sysfs_emit(buf, "off: not offered by the device\n");
 	if (!vb_hint_enabled())
 		return sysfs_emit(buf, "off: hinting=0\n");
+	if (unsafe)
+		return sysfs_emit(buf,
+				  "on, except %lu MiB from %#llx: no safe fence window there\n",
+				  unsafe >> (20 - PAGE_SHIFT),
+				  (unsigned long long)PFN_PHYS(from));
 	return sysfs_emit(buf, "on\n");
 }
 static DEVICE_ATTR_RO(status);
@@ -336,7 +386,12 @@ static struct attribute *vb_hint_attrs[] = {
 	&dev_attr_last_lock_acquisitions.attr,
 	&dev_attr_queue_full_waits.attr,
 	&dev_attr_fences_applied.attr,
-	&dev_attr_last_fence_chunks.attr,
+	&dev_attr_last_fence_windows.attr,
+	&dev_attr_fence_windows.attr,
+	&dev_attr_fence_probes.attr,
+	&dev_attr_fence_window_min_kib.attr,
+	&dev_attr_fence_unsafe_kib.attr,
+	&dev_attr_fence_offline_refused.attr,
 	&dev_attr_last_fence_missing.attr,
 	&dev_attr_last_fence_us.attr,
 	&dev_attr_last_unfenced_pages.attr,

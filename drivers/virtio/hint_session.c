@@ -12,9 +12,9 @@
  * before the next id's marker, where the device drops it.
  *
  * With a fence, the walk starts only once the host has applied it, and only
- * ranges in the chunks it covered are queued: each was read from the free
- * lists after the host cleared its chunk's dirty log for this round, so a
- * write to it after the read is logged and the page sent again.
+ * ranges in the windows it covered are queued: each was read from the free
+ * lists after the host cleared the dirty log of its window's chunk for this
+ * round, so a write to it after the read is logged and the page sent again.
  */
 
 #include <linux/bitops.h>
@@ -44,27 +44,49 @@ bool vb_hint_id_is_new(u32 last, u32 id)
 }
 
 /*
- * Keep the ranges of @r that lie in fenced chunks, in order; add the pages of
- * the others to *@dropped_pages and mark their chunks wanted. Returns how
- * many were kept. A range never spans two chunks: blocks are aligned to
- * their size, and chunks are larger.
+ * Whether [@pfn, @end) lies wholly in fenced windows; if not, mark the
+ * windows it touches wanted. A range may span several windows where they
+ * are smaller than a free block or where a window ends at a cut.
+ */
+static bool vb_hint_range_fenced(const struct vb_hint_fenced *fenced,
+				 unsigned long pfn, unsigned long end)
+{
+	long found = vb_fence_window_find(fenced->win, fenced->nr_win, pfn);
+	unsigned long w;
+	bool ok = true;
+
+	if (found < 0)
+		return false;
+	for (w = found; ; w++) {
+		if (!test_bit(w, fenced->map)) {
+			ok = false;
+			if (fenced->wanted)
+				__set_bit(w, fenced->wanted);
+		}
+		if (end <= fenced->win[w].end_pfn)
+			return ok;
+		if (w + 1 == fenced->nr_win ||
+		    fenced->win[w + 1].start_pfn != fenced->win[w].end_pfn)
+			return false;	/* the rest is in no window */
+	}
+}
+
+/*
+ * Keep the ranges of @r that lie in fenced windows, in order; add the pages
+ * of the others to *@dropped_pages. Returns how many were kept.
  */
 unsigned int vb_hint_keep_fenced(const struct vb_hint_fenced *fenced,
 				 struct vb_hint_range *r, unsigned int n,
 				 u64 *dropped_pages)
 {
 	unsigned int i, kept = 0;
-	unsigned long chunk;
 
 	for (i = 0; i < n; i++) {
-		chunk = r[i].pfn >> fenced->chunk_shift;
-		if (chunk < fenced->nr_chunks && test_bit(chunk, fenced->map)) {
+		if (vb_hint_range_fenced(fenced, r[i].pfn,
+					 r[i].pfn + r[i].nr_pages))
 			r[kept++] = r[i];
-			continue;
-		}
-		*dropped_pages += r[i].nr_pages;
-		if (fenced->wanted && chunk < fenced->nr_chunks)
-			__set_bit(chunk, fenced->wanted);
+		else
+			*dropped_pages += r[i].nr_pages;
 	}
 	return kept;
 }

@@ -9,7 +9,7 @@
  * batches, or while send_ranges() or send_id() waits for room in a full
  * queue. Whatever the moment, no range may be queued once it turned. With a
  * fence, the sink records where the session asked for it and covers the
- * chunks the test chooses.
+ * windows the test chooses.
  *
  * Over 400 lines: one suite, whose cases all run on the scripted sink above.
  */
@@ -518,26 +518,33 @@ static void session_fails_when_queue_refuses_a_buffer(struct kunit *test)
 #define VB_TEST_CHUNK_SHIFT	(NR_PAGE_ORDERS - 1)
 
 /*
- * Arm @ts's fence to cover the chunks for which @covered(chunk) holds. The
- * map is freed with the test.
+ * Arm @ts's fence with one window per chunk of VB_TEST_CHUNK_SHIFT, and
+ * cover the chunks for which @covered(chunk) holds. The tables are freed
+ * with the test.
  */
 static void vb_arm_fence(struct kunit *test, struct vb_session_ctx *ctx,
 			 bool (*covered)(unsigned long chunk))
 {
 	struct vb_test_sink *ts = &ctx->ts;
 	unsigned long end = 0, c, *map;
+	struct vb_fence_window *win;
 	unsigned int i;
 
 	for (i = 0; i < ctx->nr_zones; i++)
 		end = max(end, zone_end_pfn(ctx->zones[i]));
-	ts->fenced.chunk_shift = VB_TEST_CHUNK_SHIFT;
-	ts->fenced.nr_chunks = DIV_ROUND_UP(end, 1UL << VB_TEST_CHUNK_SHIFT);
-	map = kunit_kcalloc(test, BITS_TO_LONGS(ts->fenced.nr_chunks),
+	ts->fenced.nr_win = DIV_ROUND_UP(end, 1UL << VB_TEST_CHUNK_SHIFT);
+	map = kunit_kcalloc(test, BITS_TO_LONGS(ts->fenced.nr_win),
 			    sizeof(*map), GFP_KERNEL);
+	win = kunit_kcalloc(test, ts->fenced.nr_win, sizeof(*win), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, map);
-	for (c = 0; c < ts->fenced.nr_chunks; c++)
+	KUNIT_ASSERT_NOT_NULL(test, win);
+	for (c = 0; c < ts->fenced.nr_win; c++) {
+		win[c].start_pfn = c << VB_TEST_CHUNK_SHIFT;
+		win[c].end_pfn = (c + 1) << VB_TEST_CHUNK_SHIFT;
 		if (covered(c))
 			__set_bit(c, map);
+	}
+	ts->fenced.win = win;
 	ts->fenced.map = map;
 	ts->sink.ops = &vb_ts_fence_ops;
 }
@@ -618,18 +625,24 @@ static void session_ends_without_ranges_when_verdict_turns_in_fence(struct kunit
 	KUNIT_EXPECT_TRUE(test, vb_last_is_stop(ts));
 }
 
+/* Windows of 16 pages at 0, 16 and 32, and one of 16 at 64 after a gap. */
+static const struct vb_fence_window vb_test_windows[] = {
+	{ 0, 16 }, { 16, 32 }, { 32, 48 }, { 64, 80 },
+};
+
 static void keep_fenced_keeps_order_and_counts_the_rest(struct kunit *test)
 {
-	unsigned long map = BIT(0) | BIT(2), wanted = 0;
+	unsigned long map = BIT(0) | BIT(2) | BIT(3), wanted = 0;
 	struct vb_hint_fenced fenced = {
-		.map = &map, .wanted = &wanted, .nr_chunks = 3, .chunk_shift = 4,
+		.win = vb_test_windows, .nr_win = ARRAY_SIZE(vb_test_windows),
+		.map = &map, .wanted = &wanted,
 	};
 	struct vb_hint_range r[] = {
-		{ .pfn = 0, .nr_pages = 16 },	/* chunk 0 */
-		{ .pfn = 16, .nr_pages = 8 },	/* chunk 1: out */
-		{ .pfn = 40, .nr_pages = 2 },	/* chunk 2 */
-		{ .pfn = 48, .nr_pages = 4 },	/* chunk 3: past the map */
-		{ .pfn = 3, .nr_pages = 1 },	/* chunk 0 */
+		{ .pfn = 0, .nr_pages = 16 },	/* window 0 */
+		{ .pfn = 16, .nr_pages = 8 },	/* window 1: out */
+		{ .pfn = 40, .nr_pages = 2 },	/* window 2 */
+		{ .pfn = 48, .nr_pages = 4 },	/* in no window */
+		{ .pfn = 3, .nr_pages = 1 },	/* window 0 */
 	};
 	u64 dropped = 0;
 
@@ -640,6 +653,32 @@ static void keep_fenced_keeps_order_and_counts_the_rest(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, r[2].pfn, 3UL);
 	KUNIT_EXPECT_EQ(test, dropped, 12ULL);
 	/* The next fence looks for a probe where free memory went unhinted. */
+	KUNIT_EXPECT_EQ(test, wanted, BIT(1));
+}
+
+/* A range over several windows is hinted only if every one is fenced. */
+static void keep_fenced_needs_every_window_a_range_spans(struct kunit *test)
+{
+	unsigned long map = BIT(0) | BIT(2) | BIT(3), wanted = 0;
+	struct vb_hint_fenced fenced = {
+		.win = vb_test_windows, .nr_win = ARRAY_SIZE(vb_test_windows),
+		.map = &map, .wanted = &wanted,
+	};
+	struct vb_hint_range r[] = {
+		{ .pfn = 8, .nr_pages = 16 },	/* windows 0 and 1 */
+		{ .pfn = 40, .nr_pages = 16 },	/* window 2 and the gap */
+		{ .pfn = 32, .nr_pages = 16 },	/* window 2, whole */
+	};
+	u64 dropped = 0;
+
+	map |= BIT(1);
+	KUNIT_ASSERT_EQ(test, vb_hint_keep_fenced(&fenced, r, 1, &dropped), 1U);
+	map &= ~BIT(1);
+	r[0] = (struct vb_hint_range){ .pfn = 8, .nr_pages = 16 };
+	KUNIT_ASSERT_EQ(test, vb_hint_keep_fenced(&fenced, r, ARRAY_SIZE(r),
+						  &dropped), 1U);
+	KUNIT_EXPECT_EQ(test, r[0].pfn, 32UL);
+	KUNIT_EXPECT_EQ(test, dropped, 32ULL);
 	KUNIT_EXPECT_EQ(test, wanted, BIT(1));
 }
 
@@ -723,6 +762,7 @@ static struct kunit_case vb_hint_session_cases[] = {
 	KUNIT_CASE_PARAM(session_ends_without_ranges_when_verdict_turns_in_fence,
 			 vb_verdict_gen_params),
 	KUNIT_CASE(keep_fenced_keeps_order_and_counts_the_rest),
+	KUNIT_CASE(keep_fenced_needs_every_window_a_range_spans),
 	KUNIT_CASE(end_of_err_without_turned_verdict_is_an_error),
 	KUNIT_CASE(end_of_names_every_verdict),
 	KUNIT_CASE(id_is_new_only_for_request_ids),

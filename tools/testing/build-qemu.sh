@@ -8,7 +8,9 @@
 #
 #   QEMU_TEST_KVM_DIRTY_LOG=1  dirty logging as on KVM with manual protection
 #                              (a page dirty at a sync is not logged again
-#                              until its chunk's dirty log is cleared)
+#                              until its chunk's dirty log is cleared); it
+#                              prints each hint that makes the first clear
+#                              of its chunk in a round, and a summary
 #   QEMU_TEST_DISCARD_HINTS=1  zero every hinted range on receipt (Firecracker)
 #   QEMU_TEST_BALLOON_STALL=F  while file F exists, leave inflate and deflate
 #                              messages unanswered (a device that hangs)

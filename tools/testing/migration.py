@@ -27,13 +27,13 @@ HINT = {"free-page-hint": "on"}
 PARAMS = "/sys/module/virtio_balloon/parameters/"
 
 
-def hinted_guest(ctx, driver="ours", **options):
+def hinted_guest(ctx, driver="ours", params="", **options):
     """Boot a guest of that shape with @options (vm.Guest's; balloon=HINT
-    unless given), load @driver, hold the data set and free the dirtied
-    memory."""
-    g = ctx.guest(mem_mib=MEM_MIB, **{"balloon": HINT, **options})
+    unless given), load @driver (with module parameters @params), hold the
+    data set and free the dirtied memory."""
+    g = ctx.guest(**{"mem_mib": MEM_MIB, "balloon": HINT, **options})
     try:
-        load_driver(g, driver)
+        load_driver(g, driver, params)
         prepare(g, HOLD_MIB, DIRTY_MIB)
     except BaseException:
         g.close()
@@ -47,10 +47,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def load_driver(g, driver):
-    """driver: "ours", "intree" or "none"."""
+def load_driver(g, driver, params=""):
+    """driver: "ours", "intree" or "none"; @params: module parameters of ours."""
     if driver == "ours":
-        g.check("modprobe virtio_balloon")
+        g.check(("modprobe virtio_balloon " + params).strip())
     elif driver == "intree":
         g.check("insmod /lib/modules/$(uname -r)/kernel/drivers/virtio/virtio_balloon.ko")
 

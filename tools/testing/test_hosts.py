@@ -29,11 +29,12 @@ def grow_status(g):
     return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
 
 
-def migrate_while_growing(ctx, host, driver, append=""):
-    """Migrate a guest of @host that allocates throughout; return
-    (source, destination, query-migrate) with the growth verified intact on
-    the destination. The caller closes both guests."""
-    src = mig.hinted_guest(ctx, driver, host=host, append=append)
+def migrate_while_growing(ctx, host, driver, append="", **options):
+    """Migrate a guest of @host (vm.Guest @options, and mig.hinted_guest's
+    params) that allocates throughout; return (source, destination,
+    query-migrate) with the growth verified intact on the destination. The
+    caller closes both guests."""
+    src = mig.hinted_guest(ctx, driver, host=host, append=append, **options)
     try:
         src.check("memload grow %d %d %d %s >%s 2>&1 &" % (
             GROW_MIB, GROW_STEP_KIB, GROW_EVERY_MS, GROW_STATUS, GROW_LOG))
@@ -85,9 +86,9 @@ def test_kvm_dirty_log_loses_no_write(ctx, driver):
             # Hints follow an applied fence (the later sessions of a
             # migration may end before theirs is).
             assert fences > 0, "%d pages hinted, and no fence applied" % pages
-            note += "; %d MiB hinted after %d fences; last: %s chunks, %s without a probe, %s us" % (
+            note += "; %d MiB hinted after %d fences; last: %s windows, %s without a probe, %s us" % (
                 pages * 4096 // MIB, fences, *(mig.hint_stat(dst, n) for n in (
-                    "last_fence_chunks", "last_fence_missing", "last_fence_us")))
+                    "last_fence_windows", "last_fence_missing", "last_fence_us")))
         ctx.note(note)
 
 

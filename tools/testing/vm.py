@@ -59,7 +59,8 @@ class Guest:
     sets self.options["balloon"] to its properties (bus included) so that
     a migration destination starts with the device cold-plugged where the
     source has it. @append: extra
-    kernel arguments. @host: None for Debian's QEMU, or a key of HOSTS for
+    kernel arguments. @machine: QEMU's -machine value (type and properties,
+    "pc,max-ram-below-4g=2560M"). @host: None for Debian's QEMU, or a key of HOSTS for
     the emulating QEMU acting like that host. @incoming: "tcp:127.0.0.1:PORT" starts a migration
     destination: it has no running guest yet, so the shell is not waited for;
     call attach_shell() once the migration completed. The constructor's
@@ -74,10 +75,12 @@ class Guest:
 
     def __init__(self, ver, initrd, mem_mib=1024, smp=2, balloon=None, append="",
                  incoming=None, log_dir=None, boot_timeout=120, devices=(), host=None,
-                 maxmem_mib=None):
+                 maxmem_mib=None, machine="q35"):
         self.options = dict(ver=ver, initrd=initrd, mem_mib=mem_mib, smp=smp,
                             balloon=balloon, append=append, log_dir=log_dir,
-                            devices=list(devices), host=host, maxmem_mib=maxmem_mib)
+                            devices=list(devices), host=host, maxmem_mib=maxmem_mib,
+                            machine=machine)
+        self.machine = machine
         self.ver, self.mem_mib, self.maxmem_mib = ver, mem_mib, maxmem_mib
         self.sock_dir = tempfile.mkdtemp(prefix="vb-")
         self.stall_file = os.path.join(self.sock_dir, "stall")
@@ -135,7 +138,7 @@ class Guest:
             for d in FIRMWARE_DIRS:
                 qemu += ["-L", d]
         argv = qemu + [
-            "-accel", accel, "-machine", "q35",
+            "-accel", accel, "-machine", self.machine,
             "-m", "%dM" % self.mem_mib + (",slots=4,maxmem=%dM" % self.maxmem_mib
                                           if self.maxmem_mib else ""),
             "-smp", str(smp),
