@@ -43,9 +43,11 @@ fi
 
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed'; }
+# pahole: the modules' BTF (bookworm-backports' 6.12 makes it). perl:
+# checkpatch.pl.
 for p in gcc gcc-12 make sparse busybox-static cpio dkms kmod xz-utils zstd python3 \
 	 python3-matplotlib bc flex bison libelf-dev libssl-dev libc6-dev debootstrap \
-	 dwarves; do
+	 pahole perl; do
 	have "$p" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
