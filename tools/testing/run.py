@@ -11,9 +11,11 @@ run once per kernel of tools/testing/kernels (LABEL is its 6.1, 6.12, ...),
 each with a Context. On a kernel whose line says "core", only the tests
 whose function has `core = True` run. A test whose function has a `cases`
 attribute ({label: kwargs}) runs once per case, as name[label], and gets the
-kwargs. A test passes when it returns and fails with what it raised.
-Guest logs are kept in $VB_CACHE/logs/run-*/. The last line of the output is
-"N passed, N failed"; the exit status is 1 if any test failed.
+kwargs. A test whose function has `once = True` does not depend on the
+kernel: it runs once, with the first kernel of the run. A test passes when
+it returns and fails with what it raised. Guest logs are kept in
+$VB_CACHE/logs/run-*/. The last line of the output is "N passed, N failed";
+the exit status is 1 if any test failed.
 """
 
 import argparse
@@ -222,7 +224,10 @@ def main():
             kernel = Kernel(kernels[label], args.module)
             print("kernel %s: %s, %s tests" % (label, kernel.ver, kernels[label].tests), flush=True)
             for name, fn, kwargs in tests:
-                if kernels[label].tests == "core" and not getattr(fn, "core", False):
+                if getattr(fn, "once", False):
+                    if label != labels[0]:
+                        continue
+                elif kernels[label].tests == "core" and not getattr(fn, "core", False):
                     continue
                 for _ in range(args.repeat):
                     run_one(name, fn, kwargs, kernel, run_dir, report)
