@@ -94,6 +94,7 @@ struct vb_hint_fence {
 	struct mutex lock;		/* see above */
 	struct vb_fence_window *win;	/* the windows (hint_layout.c) */
 	struct page **probes;		/* a page we own in each window, or NULL */
+	u8 *backoff;			/* fences to skip each window for */
 	unsigned long *map;		/* windows the last fence covered */
 	unsigned long *wanted;		/* windows to find a probe for */
 	unsigned long nr_win;		/* entries of win, probes, map, wanted */
@@ -284,7 +285,8 @@ bool vb_acpi_names_firecracker(const char *oem_id, const char *hypervisor_id);
 int vb_layout_read(unsigned int max_order, struct vb_fence_layout *out);
 
 /* hint_fence.c */
-int vb_fence_begin(struct vb_hint_dev *h, u64 *missing);
+int vb_fence_begin(struct vb_hint_dev *h, u32 id, u64 *missing);
+u64 vb_fence_prepare(struct vb_hint_dev *h, u32 id);
 unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
 			     struct vb_hint_range *r, unsigned int max);
 unsigned long vb_fence_end(struct vb_hint_fence *f,

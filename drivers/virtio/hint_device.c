@@ -266,12 +266,14 @@ static int vb_hint_vq_fence(struct vb_hint_sink *sink, u32 id,
 	struct vb_hint_session *s = &h->session;
 	struct vb_hint_range r[VB_HINT_SG_MAX];
 	unsigned long next = 0;
-	u64 start = ktime_get_ns();
+	u64 start = ktime_get_ns(), missing;
 	bool queued = false;
 	unsigned int n;
 	int err;
 
-	err = vb_fence_begin(h, &s->fence_missing);
+	s->fence_ran = true;
+	err = vb_fence_begin(h, id, &missing);
+	s->fence_missing += missing;
 	if (!err)
 		vb_hint_say_unsafe(vb);
 	while (!err && (n = vb_fence_probes(&h->fence, &next, r, ARRAY_SIZE(r)))) {
@@ -285,7 +287,7 @@ static int vb_hint_vq_fence(struct vb_hint_sink *sink, u32 id,
 	s->fence_windows = vb_fence_end(&h->fence, err ? NULL : fenced,
 					err && queued);
 	s->fence_applied = !err;
-	s->fence_ns = ktime_get_ns() - start;
+	s->fence_ns += ktime_get_ns() - start;
 	return err;
 }
 
@@ -323,7 +325,7 @@ static void vb_hint_account(struct vb_hint_dev *h,
 	st->queue_full_waits += s->queue_full_waits;
 	st->walk_hotplug_restarts += s->hotplug_restarts;
 	/* The last fence's figures stay until a session runs another. */
-	if (s->fence_ns) {
+	if (s->fence_ran) {
 		st->fences_applied += s->fence_applied;
 		st->last_fence_windows = s->fence_windows;
 		st->last_fence_missing = s->fence_missing;
@@ -340,7 +342,7 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	struct vb_hint_dev *h = &vb->hint;
 	struct vb_hint_session *s = &h->session;
 	enum vb_hint_end end;
-	u64 start = ktime_get_ns();
+	u64 start = ktime_get_ns(), fence_start;
 	int err;
 
 	memset(s, 0, sizeof(*s));
@@ -358,6 +360,13 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	} else {
 		vb_fence_settled(&h->fence);
 		h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
+		/*
+		 * Probes first: once the start marker is in, QEMU applies
+		 * hints at once, and the walk waits for the fence.
+		 */
+		fence_start = ktime_get_ns();
+		s->fence_missing = vb_fence_prepare(h, id);
+		s->fence_ns = ktime_get_ns() - fence_start;
 		vb_hint_cursor_init(&h->cursor, h->zones, h->nr_zones,
 				    s->min_order);
 		end = vb_hint_session_run(s, &h->cursor, &h->sink);

@@ -58,6 +58,14 @@
 /* Probe candidates tried per window and session before it is left unfenced. */
 #define VB_FENCE_TRIES	4
 
+/*
+ * Looks for probes (two per session: before the start marker, and in the
+ * fence) that skip a window after one found none in it: its free memory may
+ * all be in other lists than the movable ones, and each look walks every
+ * movable free list under the fence lock.
+ */
+#define VB_FENCE_BACKOFF	8
+
 static void vb_fence_free_probes(struct vb_hint_fence *f)
 {
 	unsigned long w;
@@ -74,16 +82,18 @@ static void vb_fence_free_probes(struct vb_hint_fence *f)
 /* Replace the tables by those of layout @fl and the given ones. */
 static void vb_fence_set_tables(struct vb_hint_fence *f,
 				struct vb_fence_layout *fl,
-				struct page **probes, unsigned long *map,
-				unsigned long *wanted)
+				struct page **probes, u8 *backoff,
+				unsigned long *map, unsigned long *wanted)
 {
 	kvfree(f->win);
 	kvfree(f->probes);
+	kvfree(f->backoff);
 	bitmap_free(f->map);
 	bitmap_free(f->wanted);
 	f->win = fl->win;
 	f->nr_win = fl->nr_win;
 	f->probes = probes;
+	f->backoff = backoff;
 	f->map = map;
 	f->wanted = wanted;
 }
@@ -106,6 +116,7 @@ static int vb_fence_refresh_layout(struct vb_hint_fence *f)
 	struct vb_fence_layout fl;
 	unsigned long *map, *wanted;
 	struct page **probes;
+	u8 *backoff;
 	int err;
 
 	if (f->stale)
@@ -121,10 +132,12 @@ static int vb_fence_refresh_layout(struct vb_hint_fence *f)
 		return 0;
 	}
 	probes = kvcalloc(max(fl.nr_win, 1UL), sizeof(*probes), GFP_KERNEL);
+	backoff = kvzalloc(max(fl.nr_win, 1UL), GFP_KERNEL);
 	map = bitmap_zalloc(fl.nr_win, GFP_KERNEL);
 	wanted = bitmap_alloc(fl.nr_win, GFP_KERNEL);
-	if (!probes || !map || !wanted) {
+	if (!probes || !backoff || !map || !wanted) {
 		kvfree(probes);
+		kvfree(backoff);
 		bitmap_free(map);
 		bitmap_free(wanted);
 		kvfree(fl.win);
@@ -132,7 +145,7 @@ static int vb_fence_refresh_layout(struct vb_hint_fence *f)
 	}
 	bitmap_fill(wanted, fl.nr_win);
 	vb_fence_free_probes(f);
-	vb_fence_set_tables(f, &fl, probes, map, wanted);
+	vb_fence_set_tables(f, &fl, probes, backoff, map, wanted);
 	return 0;
 }
 
@@ -150,10 +163,13 @@ static struct page *vb_fence_take(unsigned long pfn)
 /*
  * Give every wanted window a probe page: walk the movable buddy lists
  * (isolating a pageblock of another type could change its type) and take the
- * first free page seen in each such window. Returns how many wanted windows
- * still lack one; none is wanted afterwards. Called with lock held.
+ * first free page seen in each such window. A window that had none waits
+ * VB_FENCE_BACKOFF fences before it is looked at again. Stops early when the
+ * session for @id may not go on (the device went away or moved on). Returns
+ * how many wanted windows still lack one; none is wanted afterwards. Called
+ * with lock held.
  */
-static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
+static unsigned long vb_fence_acquire(struct vb_hint_dev *h, u32 id)
 {
 	struct vb_hint_fence *f = &h->fence;
 	struct vb_hint_cursor *cur = &f->cursor;
@@ -166,11 +182,13 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 	u8 *tries;
 
 	for (w = 0; w < f->nr_win; w++) {
-		if (f->probes[w])
-			__clear_bit(w, f->wanted);
-		else
-			missing += test_bit(w, f->wanted);
+		if (f->backoff[w])
+			f->backoff[w]--;
+		else if (!f->probes[w] && test_bit(w, f->wanted))
+			continue;
+		__clear_bit(w, f->wanted);
 	}
+	missing = bitmap_weight(f->wanted, f->nr_win);
 	if (!missing)
 		return 0;
 	tries = kcalloc(f->nr_win, sizeof(*tries), GFP_KERNEL);
@@ -179,7 +197,8 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 
 	vb_hint_cursor_init(cur, h->zones, h->nr_zones, 0);
 	vb_hint_cursor_only(cur, MIGRATE_MOVABLE);
-	while (missing && !cur->done) {
+	while (missing && !cur->done &&
+	       h->sink.ops->check(&h->sink, id) == VB_HINT_GO) {
 		n = vb_hint_walk_step(cur, VB_HINT_BUDGET_DEFAULT, r, &step);
 		for (i = 0; i < n && missing; i++) {
 			found = vb_fence_window_find(f->win, f->nr_win,
@@ -196,6 +215,7 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 				pr_debug("fence probe at pfn %#lx for window %#lx-%#lx\n",
 					 r[i].pfn, f->win[w].start_pfn,
 					 f->win[w].end_pfn);
+				__clear_bit(w, f->wanted);
 				f->nr_probes++;
 				missing--;
 			}
@@ -203,18 +223,21 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h)
 		cond_resched();
 	}
 	kfree(tries);
+	/* What is still wanted had no probe to take: back off. */
+	for_each_set_bit(w, f->wanted, f->nr_win)
+		f->backoff[w] = VB_FENCE_BACKOFF;
 	bitmap_zero(f->wanted, f->nr_win);
 	return missing;
 }
 
 /*
- * Start a fence: take the lock that keeps every probe page ours until
- * vb_fence_end(), bring the windows up to date and take the probes that
- * wanted windows lack; stores in *@missing how many of those still lack one.
- * The hint device then sends the probes (vb_fence_probes()) and waits until
- * they are applied.
+ * Start a fence for the session of @id: take the lock that keeps every probe
+ * page ours until vb_fence_end(), bring the windows up to date and take the
+ * probes that wanted windows lack; stores in *@missing how many of those
+ * still lack one. The hint device then sends the probes (vb_fence_probes())
+ * and waits until they are applied.
  */
-int vb_fence_begin(struct vb_hint_dev *h, u64 *missing)
+int vb_fence_begin(struct vb_hint_dev *h, u32 id, u64 *missing)
 {
 	struct vb_hint_fence *f = &h->fence;
 	int err;
@@ -223,8 +246,22 @@ int vb_fence_begin(struct vb_hint_dev *h, u64 *missing)
 	*missing = 0;
 	err = vb_fence_refresh_layout(f);
 	if (!err)
-		*missing = vb_fence_acquire(h);
+		*missing = vb_fence_acquire(h, id);
 	return err;
+}
+
+/*
+ * Take the probes a session of @id will want before it queues its start
+ * marker: the fence that follows then only sends them. Returns how many
+ * wanted windows still lack one.
+ */
+u64 vb_fence_prepare(struct vb_hint_dev *h, u32 id)
+{
+	u64 missing;
+
+	vb_fence_begin(h, id, &missing);
+	vb_fence_end(&h->fence, NULL, false);
+	return missing;
 }
 
 /*
@@ -296,6 +333,7 @@ void vb_fence_release(struct vb_hint_fence *f)
 	if (!f->stale) {
 		vb_fence_free_probes(f);
 		bitmap_fill(f->wanted, f->nr_win);
+		memset(f->backoff, 0, f->nr_win);
 	}
 	mutex_unlock(&f->lock);
 }
@@ -307,6 +345,7 @@ void vb_fence_reset(struct vb_hint_fence *f)
 	f->stale = false;
 	vb_fence_free_probes(f);
 	bitmap_fill(f->wanted, f->nr_win);
+	memset(f->backoff, 0, f->nr_win);
 	mutex_unlock(&f->lock);
 }
 
@@ -358,6 +397,7 @@ void vb_hint_fence_exit(struct vb_hint_fence *f)
 	vb_fence_free_probes(f);
 	kvfree(f->win);
 	kvfree(f->probes);
+	kvfree(f->backoff);
 	bitmap_free(f->map);
 	bitmap_free(f->wanted);
 }
