@@ -196,15 +196,12 @@ static inline void vb_balloon_deflated(struct list_head *pages, unsigned int n)
 
 /*
  * Compaction moved @page to @newpage; the core puts @newpage in the balloon
- * and drops the balloon's reference to @page once this returns 0. A page
- * the device did not hear leave keeps a reference of the driver's.
+ * and drops the balloon's reference to @page once this returns 0. (A page
+ * the device did not hear leave has a reference of the driver's already.)
  */
 static inline int vb_balloon_migrated(struct balloon_dev_info *info,
-				      struct page *newpage, struct page *page,
-				      bool acked)
+				      struct page *newpage, struct page *page)
 {
-	if (!acked)
-		get_page(page);
 	return 0;
 }
 #else
@@ -261,12 +258,11 @@ static inline void vb_balloon_deflated(struct list_head *pages, unsigned int n)
 /*
  * The old core leaves the whole move to the driver: @newpage joins the
  * balloon with a reference of its own, the isolation of @page ends, and the
- * balloon's reference to @page is dropped unless the device did not hear
- * that it left.
+ * balloon's reference to @page is dropped (a page the device did not hear
+ * leave has a reference of the driver's already).
  */
 static inline int vb_balloon_migrated(struct balloon_dev_info *info,
-				      struct page *newpage, struct page *page,
-				      bool acked)
+				      struct page *newpage, struct page *page)
 {
 	unsigned long flags;
 
@@ -277,11 +273,27 @@ static inline int vb_balloon_migrated(struct balloon_dev_info *info,
 	__count_vm_event(BALLOON_MIGRATE);
 	spin_unlock_irqrestore(&info->pages_lock, flags);
 	balloon_page_finalize(page);
-	if (acked)
-		put_page(page);
+	put_page(page);
 	return MIGRATEPAGE_SUCCESS;
 }
 #endif
+
+/*
+ * Ask the page reporting core for batches of at most @n pages, the entries
+ * of the reporting queue. Newer kernels (7.3) take a capacity below
+ * PAGE_REPORTING_CAPACITY from the driver; older ones always hand that
+ * many. Returns false if the core would hand more than @n.
+ */
+static inline bool vb_reporting_set_capacity(struct page_reporting_dev_info *info,
+					     unsigned int n)
+{
+#ifdef VB_HAVE_REPORTING_CAPACITY
+	info->capacity = min_t(unsigned int, n, PAGE_REPORTING_CAPACITY);
+	return n;
+#else
+	return n >= PAGE_REPORTING_CAPACITY;
+#endif
+}
 
 /*
  * Reclaim scans and steals are node statistics in newer kernels (7.3);

@@ -213,6 +213,7 @@ struct vb_hint_session {
 	u64 fence_windows;	/* windows the fence covered */
 	u64 fence_missing;	/* wanted windows it found no probe page for */
 	u64 fence_ns;		/* taking probes, host applying; 0: no fence */
+	u64 fence_take_ns;	/* of which taking probes */
 	bool fence_ran;		/* the sink's fence was called */
 	bool fence_applied;
 	unsigned int hotplug_restarts; /* of the walk's cursor */

@@ -81,6 +81,7 @@ struct vb_hint_stats {
 	u64 last_fence_windows;	/* windows the last fence covered */
 	u64 last_fence_missing;	/* wanted windows it found no probe page for */
 	u64 last_fence_us;	/* taking probes, and the host applying them */
+	u64 last_fence_take_us;	/* of which taking probes */
 	u64 last_unfenced_pages; /* free pages left unhinted: no fence there */
 	u64 walk_hotplug_restarts; /* cursors restarted by memory hotplug */
 };
@@ -166,6 +167,8 @@ struct vb_device {
 	struct virtqueue *deflate_vq;
 	struct virtqueue *stats_vq;	/* NULL without VIRTIO_BALLOON_F_STATS_VQ */
 	struct virtqueue *reporting_vq;	/* NULL without VIRTIO_BALLOON_F_REPORTING */
+	/* From vb_up() to vb_down(); probe, remove, freeze, restore set it. */
+	bool up;
 
 	struct vb_work work;
 	struct work_struct resize_work;	/* moves the balloon to the target */
@@ -193,6 +196,7 @@ struct vb_device {
 
 	struct notifier_block oom_nb;
 	struct page_reporting_dev_info reporting;
+	bool reporting_on;		/* registered with the core */
 
 	/*
 	 * Written only by stats_work (and by probe/restore before the queue

@@ -170,6 +170,7 @@ static int vb_up(struct vb_device *vb)
 		vb_queue_work(&vb->work, &vb->stats_work, VB_WAKEUP_STATS);
 	/* A request may have come while the driver could not take it. */
 	vb_hint_config_changed(vb);
+	vb->up = true;
 	return 0;
 
 err_oom_exit:
@@ -191,6 +192,12 @@ err_reset:
  */
 static void vb_down(struct vb_device *vb)
 {
+	/* A restore that failed has taken the device down already. */
+	if (!vb->up)
+		return;
+	vb->up = false;
+	/* A report waiting on a device removed by surprise sees it broken. */
+	wake_up_all(&vb->acked);
 	vb_reporting_exit(vb);
 	vb_oom_exit(vb);
 	vb_stop_all_work(vb);
@@ -259,7 +266,7 @@ static int vb_probe(struct virtio_device *vdev)
 	dev_info(&vdev->dev, "virtio_balloon %s bound: stats %s, deflate-on-oom %s, free page reporting %s, page poison %s, free page hinting %s\n",
 		 VB_DRIVER_VERSION, vb_onoff(vb->stats_vq),
 		 vb_onoff(virtio_has_feature(vdev, VIRTIO_BALLOON_F_DEFLATE_ON_OOM)),
-		 vb_onoff(vb->reporting_vq),
+		 vb_onoff(vb->reporting_on),
 		 vb_onoff(virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON)),
 		 vb_onoff(vb_hint_on(vb)));
 	return 0;

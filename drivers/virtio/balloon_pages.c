@@ -75,13 +75,18 @@ static int vb_tell_host(struct vb_device *vb, struct virtqueue *vq,
 	}
 	virtqueue_kick(vq);
 
-	if (!wait_event_timeout(vb->acked, virtqueue_get_buf(vq, &len),
-				VB_ACK_TIMEOUT)) {
+	/* A device removed by surprise is broken: vb_down() wakes us. */
+	if (!wait_event_timeout(vb->acked, virtqueue_get_buf(vq, &len) ||
+				virtqueue_is_broken(vq), VB_ACK_TIMEOUT)) {
 		dev_err(&vb->vdev->dev,
-			"device did not acknowledge %s message in %u s; balloon stopped\n",
+			"device did not acknowledge %s message in %u s; balloon stopped until the device is reset\n",
 			vq->name, VB_ACK_TIMEOUT / HZ);
 		vb->broken = true;
 		return -ETIMEDOUT;
+	}
+	if (virtqueue_is_broken(vq)) {
+		vb->broken = true;
+		return -EIO;
 	}
 	return 0;
 }
@@ -178,6 +183,9 @@ unsigned int vb_deflate(struct vb_device *vb, unsigned int want)
 	unsigned int n = 0;
 
 	mutex_lock(&vb->balloon_lock);
+	/* Nothing to ask a device that cannot answer: leave the pages be. */
+	if (!vb_queues_usable(vb))
+		goto out;
 	want = min3(want, vb->num_pages, (unsigned int)VB_PFNS_PER_MSG);
 	/* None while compaction holds the remaining pages isolated. */
 	if (!vb_balloon_take(&vb->pages, &taken, want / VB_PAGES_PER_PAGE))
@@ -222,15 +230,20 @@ static bool vb_broken(struct vb_device *vb)
 	return broken;
 }
 
+/*
+ * Tell the device the balloon's size. Written under balloon_lock: the resize
+ * work and the OOM notifier both report, and a value read before the other's
+ * change must not land after it.
+ */
 void vb_report_actual(struct vb_device *vb)
 {
 	u32 actual;
 
 	mutex_lock(&vb->balloon_lock);
 	actual = vb->num_pages;
-	mutex_unlock(&vb->balloon_lock);
 	virtio_cwrite_le(vb->vdev, struct virtio_balloon_config, actual,
 			 &actual);
+	mutex_unlock(&vb->balloon_lock);
 }
 
 void vb_resize_work(struct work_struct *work)
@@ -306,7 +319,9 @@ void vb_release_unacked(struct vb_device *vb)
 		n += VB_PAGES_PER_PAGE;
 	}
 	if (vb->migrated_unacked) {
-		list_add(&vb->migrated_unacked->lru, &freed);
+		/* Maybe still on the migration code's list: not ours to touch. */
+		vb_account(vb, vb->migrated_unacked, 1);
+		put_page(vb->migrated_unacked);
 		vb->migrated_unacked = NULL;
 		n += VB_PAGES_PER_PAGE;
 	}
@@ -332,8 +347,10 @@ void vb_release_unacked(struct vb_device *vb)
  * one. Failing the migration would hand the new page back to its allocator
  * (6.1's compaction_free() ignores our reference). So the migration
  * succeeds, the new page stays in the balloon, and the old page is kept, with
- * a reference, in migrated_unacked until the device is reset. The failure
- * marked the device broken, so there is at most one such page.
+ * a reference of ours taken before it is published, in migrated_unacked
+ * until the device is reset. The failure marked the device broken, so there
+ * is at most one such page. The migration code still has the old page on its
+ * own list for a while after this returns: nothing here touches its ->lru.
  */
 static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
 			  struct page *page, enum migrate_mode mode)
@@ -358,6 +375,8 @@ static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
 	}
 	if (err) {
 		vb_account(vb, newpage, -1);
+		/* Ours before anyone can see it: released by vb_release_unacked(). */
+		get_page(page);
 		vb->migrated_unacked = page;
 		dev_warn(&vb->vdev->dev,
 			 "page migration not acknowledged: pfn %#lx stays out of use until the device is reset\n",
@@ -367,7 +386,7 @@ static int vb_migratepage(struct balloon_dev_info *info, struct page *newpage,
 		vb_account(vb, newpage, -1);
 	}
 	mutex_unlock(&vb->balloon_lock);
-	return vb_balloon_migrated(info, newpage, page, !err);
+	return vb_balloon_migrated(info, newpage, page);
 }
 
 void vb_compaction_init(struct vb_device *vb)

@@ -50,7 +50,9 @@ void vb_poison_init(struct vb_device *vb)
  * Give one batch of isolated free pages to the device and wait until it is
  * done with them. The pages go back to the allocator when this returns, so it
  * must not return before the device has used the buffer, however long that
- * takes: a device that stalls is reported in the log, not abandoned.
+ * takes: a device that stalls is reported in the log, not abandoned. A
+ * device that is gone (removed by surprise: its queues are broken, and
+ * vb_down() wakes us) will never use it, and cannot act on the pages either.
  */
 static int vb_report(struct page_reporting_dev_info *info,
 		     struct scatterlist *sg, unsigned int nents)
@@ -66,31 +68,51 @@ static int vb_report(struct page_reporting_dev_info *info,
 		return err;
 	virtqueue_kick(vq);
 
-	while (!wait_event_timeout(vb->acked, virtqueue_get_buf(vq, &len),
+	while (!wait_event_timeout(vb->acked, virtqueue_get_buf(vq, &len) ||
+				   virtqueue_is_broken(vq),
 				   VB_REPORT_WARN_INTERVAL))
 		dev_warn(&vb->vdev->dev,
 			 "device has not taken a free page report for %u s\n",
 			 VB_REPORT_WARN_INTERVAL / HZ);
-	return 0;
+	return virtqueue_is_broken(vq) ? -EIO : 0;
 }
 
+/*
+ * Register with the page reporting core. Where reporting cannot work (a
+ * queue too small for this kernel's batches, or another device already
+ * reporting: the core takes one) the device goes on without it, as it would
+ * without the feature, and the log says why.
+ */
 int vb_reporting_init(struct vb_device *vb)
 {
+	unsigned int size;
+	int err;
+
+	vb->reporting_on = false;
 	if (!vb->reporting_vq)
 		return 0;
-	if (virtqueue_get_vring_size(vb->reporting_vq) < PAGE_REPORTING_CAPACITY) {
-		dev_err(&vb->vdev->dev, "reporting queue holds %u entries, %u needed\n",
-			virtqueue_get_vring_size(vb->reporting_vq),
-			PAGE_REPORTING_CAPACITY);
-		return -ENOSPC;
+	size = virtqueue_get_vring_size(vb->reporting_vq);
+	if (!vb_reporting_set_capacity(&vb->reporting, size)) {
+		dev_warn(&vb->vdev->dev,
+			 "free page reporting off: the reporting queue holds %u entries, and this kernel reports %u pages at a time\n",
+			 size, PAGE_REPORTING_CAPACITY);
+		return 0;
 	}
 	vb->reporting.report = vb_report;
 	vb->reporting.order = PAGE_REPORTING_ORDER_UNSPECIFIED;
-	return page_reporting_register(&vb->reporting);
+	err = page_reporting_register(&vb->reporting);
+	if (err == -EBUSY) {
+		dev_warn(&vb->vdev->dev,
+			 "free page reporting off: another device reports free pages\n");
+		return 0;
+	}
+	vb->reporting_on = !err;
+	return err;
 }
 
 void vb_reporting_exit(struct vb_device *vb)
 {
-	if (vb->reporting_vq)
+	if (vb->reporting_on)
 		page_reporting_unregister(&vb->reporting);
+	vb->reporting_on = false;
 }

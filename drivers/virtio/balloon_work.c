@@ -18,6 +18,12 @@ int vb_work_init(struct vb_work *w, struct device *dev)
 	spin_lock_init(&w->lock);
 	w->dev = dev;
 	/*
+	 * No work until the device is up (vb_allow_work()): a callback of a
+	 * device that is ready may fire before probe has finished, and if
+	 * probe then fails, work queued for it would run on deleted queues.
+	 */
+	w->stopping = true;
+	/*
 	 * High priority: a hint request is worth most in its first moments.
 	 * Per-CPU, not unbound: the resize work waits for the device's
 	 * interrupt on every message, and hopping CPUs made inflation twice

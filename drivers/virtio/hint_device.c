@@ -330,6 +330,8 @@ static void vb_hint_account(struct vb_hint_dev *h,
 		st->last_fence_windows = s->fence_windows;
 		st->last_fence_missing = s->fence_missing;
 		st->last_fence_us = div_u64(s->fence_ns, NSEC_PER_USEC);
+		st->last_fence_take_us = div_u64(s->fence_take_ns,
+						 NSEC_PER_USEC);
 	}
 	st->last_duration_us = div_u64(ktime_get_ns() - start, NSEC_PER_USEC);
 	st->last_first_hint_us = s->first_hint_ns ?
@@ -367,6 +369,7 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 		fence_start = ktime_get_ns();
 		s->fence_missing = vb_fence_prepare(h, id);
 		s->fence_ns = ktime_get_ns() - fence_start;
+		s->fence_take_ns = s->fence_ns;
 		vb_hint_cursor_init(&h->cursor, h->zones, h->nr_zones,
 				    s->min_order);
 		end = vb_hint_session_run(s, &h->cursor, &h->sink);

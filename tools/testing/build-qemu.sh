@@ -16,6 +16,7 @@
 #                              messages unanswered (a device that hangs)
 #   QEMU_TEST_FREE_PAGE_VQ_SIZE=N  a free page queue of N entries instead of
 #                              1024 (a device other than QEMU)
+#   QEMU_TEST_REPORTING_VQ_SIZE=N  a reporting queue of N entries instead of 32
 #
 # It also fixes a TCG bug of QEMU 10.0.2 that aborts the migration of a guest
 # with a second RAM block (a pc-dimm).

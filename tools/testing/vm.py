@@ -37,6 +37,8 @@ HOSTS = {
     "stalling": ("QEMU_TEST_BALLOON_STALL", "{sock_dir}/stall"),
     # A free page queue with fewer entries than a hint element's ranges.
     "small-free-page-queue": ("QEMU_TEST_FREE_PAGE_VQ_SIZE", "16"),
+    # A reporting queue with fewer entries than the kernel's batch (32).
+    "small-reporting-queue": ("QEMU_TEST_REPORTING_VQ_SIZE", "16"),
 }
 # Where Debian's qemu-system-data, seabios and ipxe-qemu keep the firmware.
 FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios", "/usr/lib/ipxe/qemu")
