@@ -35,7 +35,6 @@
 
 #include <linux/acpi.h>
 #include <linux/ioport.h>
-#include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
