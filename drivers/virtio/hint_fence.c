@@ -160,11 +160,19 @@ static struct page *vb_fence_take(unsigned long pfn)
 	return NULL;
 }
 
+/* A window's candidates in one look for probes. */
+struct vb_fence_try {
+	unsigned long failed_block;	/* pageblock of the last that failed */
+	u8 tries;
+};
+
 /*
  * Give every wanted window a probe page: walk the movable buddy lists
  * (isolating a pageblock of another type could change its type) and take the
- * first free page seen in each such window. A window that had none waits
- * VB_FENCE_BACKOFF fences before it is looked at again. Stops early when the
+ * first free page seen in each such window. A candidate in the pageblock of
+ * one that failed is passed over: alloc_contig_range() refuses a pageblock
+ * that holds an unmovable page, and each try drains every CPU's caches. A
+ * window that had none waits VB_FENCE_BACKOFF looks before the next. Stops early when the
  * session for @id may not go on (the device went away or moved on). Returns
  * how many wanted windows still lack one; none is wanted afterwards. Called
  * with lock held.
@@ -177,9 +185,9 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h, u32 id)
 	struct vb_hint_range *r = h->batch;
 	unsigned long missing = 0, w;
 	struct vb_hint_step step;
+	struct vb_fence_try *tries, *t;
 	unsigned int n, i;
 	long found;
-	u8 *tries;
 
 	for (w = 0; w < f->nr_win; w++) {
 		if (f->backoff[w])
@@ -206,10 +214,14 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h, u32 id)
 			if (found < 0)
 				continue;
 			w = found;
+			t = &tries[w];
 			if (!test_bit(w, f->wanted) || f->probes[w] ||
-			    tries[w] >= VB_FENCE_TRIES)
+			    t->tries >= VB_FENCE_TRIES ||
+			    (t->tries &&
+			     t->failed_block == r[i].pfn >> pageblock_order))
 				continue;
-			tries[w]++;
+			t->tries++;
+			t->failed_block = r[i].pfn >> pageblock_order;
 			f->probes[w] = vb_fence_take(r[i].pfn);
 			if (f->probes[w]) {
 				pr_debug("fence probe at pfn %#lx for window %#lx-%#lx\n",
