@@ -289,8 +289,8 @@ bool vb_acpi_names_firecracker(const char *oem_id, const char *hypervisor_id);
 int vb_layout_read(unsigned int max_order, struct vb_fence_layout *out);
 
 /* hint_fence.c */
-int vb_fence_begin(struct vb_hint_dev *h, u32 id, u64 *missing);
-u64 vb_fence_prepare(struct vb_hint_dev *h, u32 id);
+int vb_fence_prepare(struct vb_hint_dev *h, u32 id, u64 *missing);
+void vb_fence_hold(struct vb_hint_fence *f);
 unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
 			     struct vb_hint_range *r, unsigned int max);
 unsigned long vb_fence_end(struct vb_hint_fence *f,

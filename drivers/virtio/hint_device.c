@@ -237,8 +237,8 @@ static int vb_hint_drain(struct vb_device *vb, u32 id)
 }
 
 /*
- * Say once, while the fence lock is held, which memory no fence window can
- * cover on this layout: it is never hinted (hint_layout.c).
+ * Say once which memory no fence window can cover on this layout: it is
+ * never hinted (hint_layout.c). The hint work writes what it reads.
  */
 static void vb_hint_say_unsafe(struct vb_device *vb)
 {
@@ -266,16 +266,13 @@ static int vb_hint_vq_fence(struct vb_hint_sink *sink, u32 id,
 	struct vb_hint_session *s = &h->session;
 	struct vb_hint_range r[VB_HINT_SG_MAX];
 	unsigned long next = 0;
-	u64 start = ktime_get_ns(), missing;
+	u64 start = ktime_get_ns();
 	bool queued = false;
 	unsigned int n;
-	int err;
+	int err = 0;
 
 	s->fence_ran = true;
-	err = vb_fence_begin(h, id, &missing);
-	s->fence_missing += missing;
-	if (!err)
-		vb_hint_say_unsafe(vb);
+	vb_fence_hold(&h->fence);
 	while (!err && (n = vb_fence_probes(&h->fence, &next, r, ARRAY_SIZE(r)))) {
 		queued = true;
 		err = vb_hint_queue_ranges(vb, r, n, id);
@@ -357,9 +354,7 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	h->stats.last_cmd_id = id;
 
 	err = vb_hint_drain(vb, id);
-	if (err) {
-		end = vb_hint_end_of_err(&h->sink, id, err);
-	} else {
+	if (!err) {
 		vb_fence_settled(&h->fence);
 		h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
 		/*
@@ -367,9 +362,14 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 		 * hints at once, and the walk waits for the fence.
 		 */
 		fence_start = ktime_get_ns();
-		s->fence_missing = vb_fence_prepare(h, id);
+		err = vb_fence_prepare(h, id, &s->fence_missing);
 		s->fence_ns = ktime_get_ns() - fence_start;
 		s->fence_take_ns = s->fence_ns;
+	}
+	if (err) {
+		end = vb_hint_end_of_err(&h->sink, id, err);
+	} else {
+		vb_hint_say_unsafe(vb);
 		vb_hint_cursor_init(&h->cursor, h->zones, h->nr_zones,
 				    s->min_order);
 		end = vb_hint_session_run(s, &h->cursor, &h->sink);

@@ -15,9 +15,10 @@
  *
  * So before the walk, the session hints one page that the driver owns in
  * every window (a "probe") and waits until the device has used that element
- * (the hint device sends them: vb_fence_begin(), vb_fence_probes(),
- * vb_fence_end()). A window is a stretch of guest memory that lies in one
- * host chunk on every layout the guest can see (hint_layout.c). QEMU applies
+ * (the hint device takes them with vb_fence_prepare() and sends them:
+ * vb_fence_hold(), vb_fence_probes(), vb_fence_end()). A window is a
+ * stretch of guest memory that lies in one host chunk on every layout the
+ * guest can see (hint_layout.c). QEMU applies
  * an element's hints, clearing the dirty log of their chunks first, before
  * it returns the element. From then on in this round, every page of a fenced
  * window is write-protected again: a page read from the free lists after the
@@ -59,12 +60,11 @@
 #define VB_FENCE_TRIES	4
 
 /*
- * Looks for probes (two per session: before the start marker, and in the
- * fence) that skip a window after one found none in it: its free memory may
- * all be in other lists than the movable ones, and each look walks every
- * movable free list under the fence lock.
+ * Sessions that skip a window after a look for a probe found none in it: its
+ * free memory may all be in other lists than the movable ones, and each
+ * look walks every movable free list under the fence lock.
  */
-#define VB_FENCE_BACKOFF	8
+#define VB_FENCE_BACKOFF	4
 
 static void vb_fence_free_probes(struct vb_hint_fence *f)
 {
@@ -172,8 +172,9 @@ struct vb_fence_try {
  * first free page seen in each such window. A candidate in the pageblock of
  * one that failed is passed over: alloc_contig_range() refuses a pageblock
  * that holds an unmovable page, and each try drains every CPU's caches. A
- * window that had none waits VB_FENCE_BACKOFF looks before the next. Stops early when the
- * session for @id may not go on (the device went away or moved on). Returns
+ * window that had none waits VB_FENCE_BACKOFF sessions before the next look.
+ * Stops early when the session for @id may not go on (the device went away
+ * or moved on). Returns
  * how many wanted windows still lack one; none is wanted afterwards. Called
  * with lock held.
  */
@@ -243,13 +244,11 @@ static unsigned long vb_fence_acquire(struct vb_hint_dev *h, u32 id)
 }
 
 /*
- * Start a fence for the session of @id: take the lock that keeps every probe
- * page ours until vb_fence_end(), bring the windows up to date and take the
- * probes that wanted windows lack; stores in *@missing how many of those
- * still lack one. The hint device then sends the probes (vb_fence_probes())
- * and waits until they are applied.
+ * Before a session of @id queues its start marker: bring the windows up to
+ * date and take the probes that wanted windows lack, so that its fence only
+ * sends them. Stores in *@missing how many wanted windows still lack one.
  */
-int vb_fence_begin(struct vb_hint_dev *h, u32 id, u64 *missing)
+int vb_fence_prepare(struct vb_hint_dev *h, u32 id, u64 *missing)
 {
 	struct vb_hint_fence *f = &h->fence;
 	int err;
@@ -259,21 +258,18 @@ int vb_fence_begin(struct vb_hint_dev *h, u32 id, u64 *missing)
 	err = vb_fence_refresh_layout(f);
 	if (!err)
 		*missing = vb_fence_acquire(h, id);
+	mutex_unlock(&f->lock);
 	return err;
 }
 
 /*
- * Take the probes a session of @id will want before it queues its start
- * marker: the fence that follows then only sends them. Returns how many
- * wanted windows still lack one.
+ * Start a fence: take the lock that keeps every probe page ours until
+ * vb_fence_end(). The hint device then sends the probes (vb_fence_probes())
+ * and waits until they are applied.
  */
-u64 vb_fence_prepare(struct vb_hint_dev *h, u32 id)
+void vb_fence_hold(struct vb_hint_fence *f)
 {
-	u64 missing;
-
-	vb_fence_begin(h, id, &missing);
-	vb_fence_end(&h->fence, NULL, false);
-	return missing;
+	mutex_lock(&f->lock);
 }
 
 /*
@@ -297,7 +293,7 @@ unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
 }
 
 /*
- * End the fence begun by vb_fence_begin(). If the device applied every
+ * End the fence begun by vb_fence_hold(). If the device applied every
  * probe's hint, @fenced is not NULL and is set to the windows they covered.
  * @stale: probes were queued and the device may not have used them all.
  * Returns how many windows the fence covered.
@@ -336,17 +332,23 @@ void vb_fence_settled(struct vb_hint_fence *f)
 }
 
 /*
- * The host ended its migration (DONE): give every probe back unless the
- * device may still act on one, and look everywhere at the next migration.
+ * Give every probe back and look everywhere at the next migration, unless
+ * the device may still act on a probe. Called with lock held.
  */
+static void vb_fence_forget(struct vb_hint_fence *f)
+{
+	if (f->stale)
+		return;
+	vb_fence_free_probes(f);
+	bitmap_fill(f->wanted, f->nr_win);
+	memset(f->backoff, 0, f->nr_win);
+}
+
+/* The host ended its migration (DONE). */
 void vb_fence_release(struct vb_hint_fence *f)
 {
 	mutex_lock(&f->lock);
-	if (!f->stale) {
-		vb_fence_free_probes(f);
-		bitmap_fill(f->wanted, f->nr_win);
-		memset(f->backoff, 0, f->nr_win);
-	}
+	vb_fence_forget(f);
 	mutex_unlock(&f->lock);
 }
 
@@ -355,9 +357,7 @@ void vb_fence_reset(struct vb_hint_fence *f)
 {
 	mutex_lock(&f->lock);
 	f->stale = false;
-	vb_fence_free_probes(f);
-	bitmap_fill(f->wanted, f->nr_win);
-	memset(f->backoff, 0, f->nr_win);
+	vb_fence_forget(f);
 	mutex_unlock(&f->lock);
 }
 
@@ -405,11 +405,9 @@ int vb_hint_fence_init(struct vb_hint_fence *f)
 
 void vb_hint_fence_exit(struct vb_hint_fence *f)
 {
+	struct vb_fence_layout none = { };
+
 	unregister_memory_notifier(&f->memory_nb);
 	vb_fence_free_probes(f);
-	kvfree(f->win);
-	kvfree(f->probes);
-	kvfree(f->backoff);
-	bitmap_free(f->map);
-	bitmap_free(f->wanted);
+	vb_fence_set_tables(f, &none, NULL, NULL, NULL, NULL);
 }

@@ -308,38 +308,22 @@ VB_HINT_STAT_ATTR(walk_hotplug_restarts, walk_hotplug_restarts);
  * The fence's figures, written under its lock and read without it: a reader
  * sees a value from before or after a fence, and either is true.
  */
-static u64 vb_fence_stat_read(const struct vb_hint_fence *f, int which)
-{
-	switch (which) {
-	case 0:
-		return READ_ONCE(f->nr_win);
-	case 1:
-		return READ_ONCE(f->nr_probes);
-	case 2:
-		return READ_ONCE(f->nr_win) ?
-		       (PAGE_SIZE >> 10) << READ_ONCE(f->min_order) : 0;
-	case 3:
-		return READ_ONCE(f->unsafe_pages) * (PAGE_SIZE >> 10);
-	default:
-		return READ_ONCE(f->offline_refused);
-	}
-}
-
-#define VB_FENCE_ATTR(_name, _which)					\
+#define VB_FENCE_ATTR(_name, _expr)					\
 static ssize_t _name##_show(struct device *dev,				\
 			    struct device_attribute *attr, char *buf)	\
 {									\
-	return sysfs_emit(buf, "%llu\n",				\
-			  vb_fence_stat_read(&vb_hint_of_dev(dev)->fence, \
-					     _which));			\
+	const struct vb_hint_fence *f = &vb_hint_of_dev(dev)->fence;	\
+									\
+	return sysfs_emit(buf, "%llu\n", (u64)(_expr));		\
 }									\
 static DEVICE_ATTR_RO(_name)
 
-VB_FENCE_ATTR(fence_windows, 0);
-VB_FENCE_ATTR(fence_probes, 1);
-VB_FENCE_ATTR(fence_window_min_kib, 2);
-VB_FENCE_ATTR(fence_unsafe_kib, 3);
-VB_FENCE_ATTR(fence_offline_refused, 4);
+VB_FENCE_ATTR(fence_windows, READ_ONCE(f->nr_win));
+VB_FENCE_ATTR(fence_probes, READ_ONCE(f->nr_probes));
+VB_FENCE_ATTR(fence_window_min_kib, READ_ONCE(f->nr_win) ?
+	      (PAGE_SIZE >> 10) << READ_ONCE(f->min_order) : 0);
+VB_FENCE_ATTR(fence_unsafe_kib, READ_ONCE(f->unsafe_pages) * (PAGE_SIZE >> 10));
+VB_FENCE_ATTR(fence_offline_refused, READ_ONCE(f->offline_refused));
 
 static ssize_t status_show(struct device *dev, struct device_attribute *attr,
 			   char *buf)
