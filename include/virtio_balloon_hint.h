@@ -76,6 +76,9 @@ unsigned int vb_hint_collect_zones(struct zone **zones, unsigned int max);
 void vb_hint_cursor_init(struct vb_hint_cursor *cur, struct zone **zones,
 			 unsigned int nr_zones, unsigned int min_order);
 void vb_hint_cursor_only(struct vb_hint_cursor *cur, int mt);
+void vb_hint_cursor_rewind(struct vb_hint_cursor *cur);
+unsigned long vb_hint_hotplug_now(void);
+bool vb_hint_hotplug_since(unsigned long gen);
 unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur,
 			       unsigned int budget,
 			       struct vb_hint_range *out,
@@ -93,15 +96,19 @@ struct vb_fence_window {
 };
 
 /*
- * The windows whose dirty log the host has cleared in this round (map, one
- * bit per window). A range that is not wholly inside fenced windows must not
- * be hinted; the windows it touches are marked in wanted (when there is
- * one), for the next fence to find a probe in.
+ * The windows whose dirty log the host has cleared in this round since the
+ * last pass of the walk (map, one bit per window): this pass hints ranges
+ * wholly inside them. A range that touches a window the session fences in
+ * another pass (other) is left to that pass, or was hinted by it; one that
+ * touches a window no pass fences is left out and counted, and the windows
+ * it touches are marked in wanted (when there is one), for the next session
+ * to find a probe in.
  */
 struct vb_hint_fenced {
 	const struct vb_fence_window *win;
 	unsigned long nr_win;
 	const unsigned long *map;
+	const unsigned long *other;	/* same size, or NULL */
 	unsigned long *wanted;		/* same size, or NULL */
 };
 
@@ -177,13 +184,15 @@ struct vb_hint_sink_ops {
 	/* Whether the session for @id may go on. Called often: keep it cheap. */
 	enum vb_hint_verdict (*check)(struct vb_hint_sink *sink, u32 id);
 	/*
-	 * Optional. After the start marker, before any range: return once
-	 * the host has applied a fence for @id, with @fenced saying which
-	 * chunks may be hinted; the same returns as send_id. Without it,
-	 * every range may be hinted.
+	 * Optional. After the start marker, before any range, and again
+	 * after each pass of the walk while *@more: return once the host has
+	 * applied a fence for @id over more windows, with @fenced saying
+	 * which the next pass may hint and *@more whether another call may
+	 * fence more; the same returns as send_id. Without it, every range
+	 * may be hinted, in one pass.
 	 */
 	int (*fence)(struct vb_hint_sink *sink, u32 id,
-		     struct vb_hint_fenced *fenced);
+		     struct vb_hint_fenced *fenced, bool *more);
 };
 
 struct vb_hint_sink {
@@ -215,7 +224,8 @@ struct vb_hint_session {
 	u64 fence_ns;		/* taking probes, host applying; 0: no fence */
 	u64 fence_take_ns;	/* of which taking probes */
 	bool fence_ran;		/* the sink's fence was called */
-	bool fence_applied;
+	bool fence_applied;	/* by at least one pass */
+	unsigned int passes;	/* of the walk, one per fence that held */
 	unsigned int hotplug_restarts; /* of the walk's cursor */
 };
 

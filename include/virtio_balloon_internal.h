@@ -82,6 +82,7 @@ struct vb_hint_stats {
 	u64 last_fence_missing;	/* wanted windows it found no probe page for */
 	u64 last_fence_us;	/* taking probes, and the host applying them */
 	u64 last_fence_take_us;	/* of which taking probes */
+	u64 last_fence_passes;	/* walk passes, each after a part of the fence */
 	u64 last_unfenced_pages; /* free pages left unhinted: no fence there */
 	u64 walk_hotplug_restarts; /* cursors restarted by memory hotplug */
 };
@@ -94,11 +95,23 @@ struct vb_hint_stats {
 struct vb_hint_fence {
 	struct mutex lock;		/* see above */
 	struct vb_fence_window *win;	/* the windows (hint_layout.c) */
+	unsigned long nr_win;		/* entries of win and the tables below */
 	struct page **probes;		/* a page we own in each window, or NULL */
-	u8 *backoff;			/* fences to skip each window for */
-	unsigned long *map;		/* windows the last fence covered */
-	unsigned long *wanted;		/* windows to find a probe for */
-	unsigned long nr_win;		/* entries of win, probes, map, wanted */
+	u8 *backoff;			/* sessions to skip each window for */
+	u8 *nr_cand;			/* candidates found for each todo window */
+	unsigned long *cand;		/* VB_FENCE_TRIES pfns per window */
+	unsigned long *bits;		/* the bitmaps below, one allocation */
+	unsigned long *wanted;		/* free memory seen, no probe: look */
+	unsigned long *todo;		/* this session takes a probe here */
+	unsigned long *sent;		/* this session hinted the probe */
+	unsigned long *applied;		/* ... and the device used it */
+	unsigned long *map;		/* applied since the last pass */
+	unsigned long *other;		/* fenced, or to be, by another pass */
+	unsigned long next_take;	/* the next window of todo */
+	unsigned long nr_sent;		/* windows in sent */
+	unsigned long nr_applied;	/* windows in applied */
+	unsigned long missing;		/* todo windows left without a probe */
+	unsigned long hotplug_gen;	/* when the candidates were read */
 	unsigned long nr_probes;	/* probes we hold now */
 	unsigned int min_order;		/* smallest window alignment, page order */
 	unsigned long unsafe_pages;	/* RAM in no window: never hinted */
@@ -289,10 +302,13 @@ bool vb_acpi_names_firecracker(const char *oem_id, const char *hypervisor_id);
 int vb_layout_read(unsigned int max_order, struct vb_fence_layout *out);
 
 /* hint_fence.c */
-int vb_fence_prepare(struct vb_hint_dev *h, u32 id, u64 *missing);
+int vb_fence_prepare(struct vb_hint_dev *h, u32 id);
 void vb_fence_hold(struct vb_hint_fence *f);
-unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
-			     struct vb_hint_range *r, unsigned int max);
+unsigned int vb_fence_ready(struct vb_hint_fence *f, struct vb_hint_range *r,
+			    unsigned int max);
+bool vb_fence_to_take(const struct vb_hint_fence *f);
+void vb_fence_take_next(struct vb_hint_fence *f);
+bool vb_fence_pass_due(const struct vb_hint_fence *f);
 unsigned long vb_fence_end(struct vb_hint_fence *f,
 			   struct vb_hint_fenced *fenced, bool stale);
 void vb_fence_settled(struct vb_hint_fence *f);

@@ -216,6 +216,13 @@ static void vb_hint_kick(struct vb_hint_sink *sink)
 	virtqueue_kick(vb_of_sink(sink)->hint.vq);
 }
 
+/* Whether the device has used everything queued. */
+static bool vb_hint_idle(struct virtqueue *vq)
+{
+	vb_hint_reclaim(vq);
+	return vq->num_free == virtqueue_get_vring_size(vq);
+}
+
 /*
  * Wait until the device has used everything queued: the marker buffers are
  * reused by every session, and a fence holds once its element is used.
@@ -223,17 +230,14 @@ static void vb_hint_kick(struct vb_hint_sink *sink)
 static int vb_hint_drain(struct vb_device *vb, u32 id)
 {
 	unsigned long deadline = jiffies + VB_HINT_ROOM_TIMEOUT;
-	struct virtqueue *vq = vb->hint.vq;
 	int err;
 
-	for (;;) {
-		vb_hint_reclaim(vq);
-		if (vq->num_free == virtqueue_get_vring_size(vq))
-			return 0;
+	while (!vb_hint_idle(vb->hint.vq)) {
 		err = vb_hint_wait_room(vb, id, deadline);
 		if (err)
 			return err;
 	}
+	return 0;
 }
 
 /*
@@ -254,36 +258,55 @@ static void vb_hint_say_unsafe(struct vb_device *vb)
 }
 
 /*
- * The sink's fence: hint every probe page under @id and wait until the
- * device has used them all; QEMU applies every hint of an element before it
- * returns it. On success @fenced names the chunks it covered.
+ * The sink's fence, a part at a time: hint under @id every probe page we
+ * hold, then take the missing ones in window order and hint each as soon as
+ * it is ours, so that taking overlaps the device's round trip. Return once
+ * the device has used every probe sent: when none is left to take, or
+ * earlier if a pass of the walk is due (*@more is then set); QEMU applies
+ * every hint of an element before it returns it. On success @fenced names
+ * the windows this part covered.
  */
 static int vb_hint_vq_fence(struct vb_hint_sink *sink, u32 id,
-			    struct vb_hint_fenced *fenced)
+			    struct vb_hint_fenced *fenced, bool *more)
 {
 	struct vb_device *vb = vb_of_sink(sink);
 	struct vb_hint_dev *h = &vb->hint;
 	struct vb_hint_session *s = &h->session;
+	struct vb_hint_fence *f = &h->fence;
 	struct vb_hint_range r[VB_HINT_SG_MAX];
-	unsigned long next = 0;
-	u64 start = ktime_get_ns();
+	u64 start = ktime_get_ns(), taking;
 	bool queued = false;
 	unsigned int n;
 	int err = 0;
 
 	s->fence_ran = true;
-	vb_fence_hold(&h->fence);
-	while (!err && (n = vb_fence_probes(&h->fence, &next, r, ARRAY_SIZE(r)))) {
-		queued = true;
-		err = vb_hint_queue_ranges(vb, r, n, id);
-	}
-	if (!err) {
+	vb_fence_hold(f);
+	for (;;) {
+		while (!err && (n = vb_fence_ready(f, r, ARRAY_SIZE(r)))) {
+			queued = true;
+			err = vb_hint_queue_ranges(vb, r, n, id);
+		}
+		if (err)
+			break;
 		virtqueue_kick(h->vq);
-		err = vb_hint_drain(vb, id);
+		if (!vb_fence_to_take(f) ||
+		    (vb_fence_pass_due(f) && vb_hint_idle(h->vq)))
+			break;
+		if (vb_hint_check(sink, id) != VB_HINT_GO) {
+			err = -ECANCELED;
+			break;
+		}
+		taking = ktime_get_ns();
+		vb_fence_take_next(f);
+		s->fence_take_ns += ktime_get_ns() - taking;
 	}
-	s->fence_windows = vb_fence_end(&h->fence, err ? NULL : fenced,
-					err && queued);
-	s->fence_applied = !err;
+	if (!err)
+		err = vb_hint_drain(vb, id);
+	*more = !err && vb_fence_to_take(f);
+	s->fence_missing = f->missing;
+	s->fence_windows += vb_fence_end(f, err ? NULL : fenced,
+					 err && queued);
+	s->fence_applied |= !err;
 	s->fence_ns += ktime_get_ns() - start;
 	return err;
 }
@@ -329,6 +352,7 @@ static void vb_hint_account(struct vb_hint_dev *h,
 		st->last_fence_us = div_u64(s->fence_ns, NSEC_PER_USEC);
 		st->last_fence_take_us = div_u64(s->fence_take_ns,
 						 NSEC_PER_USEC);
+		st->last_fence_passes = s->passes;
 	}
 	st->last_duration_us = div_u64(ktime_get_ns() - start, NSEC_PER_USEC);
 	st->last_first_hint_us = s->first_hint_ns ?
@@ -357,12 +381,9 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	if (!err) {
 		vb_fence_settled(&h->fence);
 		h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
-		/*
-		 * Probes first: once the start marker is in, QEMU applies
-		 * hints at once, and the walk waits for the fence.
-		 */
+		/* Candidates for probes, before QEMU waits for hints. */
 		fence_start = ktime_get_ns();
-		err = vb_fence_prepare(h, id, &s->fence_missing);
+		err = vb_fence_prepare(h, id);
 		s->fence_ns = ktime_get_ns() - fence_start;
 		s->fence_take_ns = s->fence_ns;
 	}
@@ -382,10 +403,10 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 				    "free page hinting for id %#x failed (%s): the device did not take the hints\n",
 				    id, vb_hint_end_names[end]);
 	else
-		dev_dbg(&vb->vdev->dev, "hint id %#x: %s, %llu pages in %llu ranges, fence %llu us over %llu windows, first hints after %llu us\n",
+		dev_dbg(&vb->vdev->dev, "hint id %#x: %s, %llu pages in %llu ranges, fence %llu us over %llu windows, %u passes, first hints after %llu us\n",
 			id, vb_hint_end_names[end], s->pages, s->ranges,
 			h->stats.last_fence_us, h->stats.last_fence_windows,
-			h->stats.last_first_hint_us);
+			s->passes, h->stats.last_first_hint_us);
 }
 
 /*

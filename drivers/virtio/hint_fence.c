@@ -14,25 +14,34 @@
  * the free lists and that clear is lost if QEMU then applies the hint.
  *
  * So before the walk, the session hints one page that the driver owns in
- * every window (a "probe") and waits until the device has used that element
- * (the hint device takes them with vb_fence_prepare() and sends them:
- * vb_fence_hold(), vb_fence_probes(), vb_fence_end()). A window is a
- * stretch of guest memory that lies in one host chunk on every layout the
- * guest can see (hint_layout.c). QEMU applies
+ * every window (a "probe") and waits until the device has used that element.
+ * A window is a stretch of guest memory that lies in one host chunk on every
+ * layout the guest can see (hint_layout.c). QEMU applies
  * an element's hints, clearing the dirty log of their chunks first, before
  * it returns the element. From then on in this round, every page of a fenced
  * window is write-protected again: a page read from the free lists after the
  * fence and written afterwards is logged, and sent again. Ranges outside
  * fenced windows are not hinted.
  *
- * Probes exist only while the host migrates: taken by the first fence after
- * the device asked for hints, with alloc_contig_range() on a page that the
- * walk found free in a movable free list, and given back when the device
+ * Probes exist only while the host migrates: taken by the first session
+ * after the device asked for hints, with alloc_contig_range() on a page that
+ * the walk found free in a movable free list, and given back when the device
  * says DONE, so that a guest that is not migrating keeps every gigantic page,
  * offlinable memory block and movable zone it had. Within a migration a
  * window is looked at again only when a session found free memory in it and
  * had no probe there (it is "wanted"), so windows with no memory to spare
  * cost nothing per session.
+ *
+ * Taking a probe drains every CPU's caches, some 20 ms under TCG, and the
+ * host needs far longer than that to use its first element of a migration.
+ * So a session does not take its probes before it hints them: before the
+ * start marker it only picks a few candidate pages per wanted window
+ * (vb_fence_prepare()); after it, the hint device hints the probes it holds,
+ * then takes the others one by one in window order (vb_fence_take_next()),
+ * hinting each at once, and returns to the walk as soon as the device has
+ * used all it was sent and that doubles the windows fenced so far
+ * (vb_fence_pass_due()). The walk hints those windows while later probes are
+ * taken: a 32 GiB guest's first hints need not wait for 32 probes.
  *
  * A probe leaves our hands only once the device can no longer act on its
  * hint: after a fence that failed (timed out, or the device moved on while
@@ -56,15 +65,61 @@
 
 #include "virtio_balloon_internal.h"
 
-/* Probe candidates tried per window and session before it is left unfenced. */
+/* Probe candidates, each in its own pageblock, kept per wanted window. */
 #define VB_FENCE_TRIES	4
 
 /*
  * Sessions that skip a window after a look for a probe found none in it: its
  * free memory may all be in other lists than the movable ones, and each
- * look walks every movable free list under the fence lock.
+ * look walks every movable free list.
  */
 #define VB_FENCE_BACKOFF	4
+
+/* The bitmaps of struct vb_hint_fence, in one allocation. */
+enum {
+	VB_FENCE_WANTED,
+	VB_FENCE_TODO,
+	VB_FENCE_SENT,
+	VB_FENCE_APPLIED,
+	VB_FENCE_MAP,
+	VB_FENCE_OTHER,
+	VB_FENCE_NR_BITMAPS
+};
+
+/* The per-window tables, replaced together when the windows change. */
+struct vb_fence_tables {
+	struct page **probes;
+	u8 *backoff;
+	u8 *nr_cand;
+	unsigned long *cand;
+	unsigned long *bits;
+};
+
+static void vb_fence_tables_free(struct vb_fence_tables *t)
+{
+	kvfree(t->probes);
+	kvfree(t->backoff);
+	kvfree(t->nr_cand);
+	kvfree(t->cand);
+	kvfree(t->bits);
+}
+
+static int vb_fence_tables_alloc(struct vb_fence_tables *t,
+				 unsigned long nr_win)
+{
+	unsigned long n = max(nr_win, 1UL);
+
+	t->probes = kvcalloc(n, sizeof(*t->probes), GFP_KERNEL);
+	t->backoff = kvzalloc(n, GFP_KERNEL);
+	t->nr_cand = kvzalloc(n, GFP_KERNEL);
+	t->cand = kvcalloc(n, VB_FENCE_TRIES * sizeof(*t->cand), GFP_KERNEL);
+	t->bits = kvcalloc(BITS_TO_LONGS(n) * VB_FENCE_NR_BITMAPS,
+			   sizeof(*t->bits), GFP_KERNEL);
+	if (t->probes && t->backoff && t->nr_cand && t->cand && t->bits)
+		return 0;
+	vb_fence_tables_free(t);
+	return -ENOMEM;
+}
 
 static void vb_fence_free_probes(struct vb_hint_fence *f)
 {
@@ -79,23 +134,32 @@ static void vb_fence_free_probes(struct vb_hint_fence *f)
 	f->nr_probes = 0;
 }
 
-/* Replace the tables by those of layout @fl and the given ones. */
-static void vb_fence_set_tables(struct vb_hint_fence *f,
-				struct vb_fence_layout *fl,
-				struct page **probes, u8 *backoff,
-				unsigned long *map, unsigned long *wanted)
+/* Give every probe back and put in the windows of @fl with tables @t. */
+static void vb_fence_install(struct vb_hint_fence *f,
+			     struct vb_fence_layout *fl,
+			     struct vb_fence_tables *t)
 {
+	struct vb_fence_tables old = {
+		f->probes, f->backoff, f->nr_cand, f->cand, f->bits
+	};
+	unsigned long longs = BITS_TO_LONGS(max(fl->nr_win, 1UL));
+
+	vb_fence_free_probes(f);
+	vb_fence_tables_free(&old);
 	kvfree(f->win);
-	kvfree(f->probes);
-	kvfree(f->backoff);
-	bitmap_free(f->map);
-	bitmap_free(f->wanted);
 	f->win = fl->win;
 	f->nr_win = fl->nr_win;
-	f->probes = probes;
-	f->backoff = backoff;
-	f->map = map;
-	f->wanted = wanted;
+	f->probes = t->probes;
+	f->backoff = t->backoff;
+	f->nr_cand = t->nr_cand;
+	f->cand = t->cand;
+	f->bits = t->bits;
+	f->wanted = t->bits + VB_FENCE_WANTED * longs;
+	f->todo = t->bits + VB_FENCE_TODO * longs;
+	f->sent = t->bits + VB_FENCE_SENT * longs;
+	f->applied = t->bits + VB_FENCE_APPLIED * longs;
+	f->map = t->bits + VB_FENCE_MAP * longs;
+	f->other = t->bits + VB_FENCE_OTHER * longs;
 }
 
 static bool vb_fence_same_windows(const struct vb_hint_fence *f,
@@ -114,9 +178,7 @@ static bool vb_fence_same_windows(const struct vb_hint_fence *f,
 static int vb_fence_refresh_layout(struct vb_hint_fence *f)
 {
 	struct vb_fence_layout fl;
-	unsigned long *map, *wanted;
-	struct page **probes;
-	u8 *backoff;
+	struct vb_fence_tables t;
 	int err;
 
 	if (f->stale)
@@ -127,29 +189,21 @@ static int vb_fence_refresh_layout(struct vb_hint_fence *f)
 	f->unsafe_pages = fl.unsafe_pages;
 	f->unsafe_pfn = fl.unsafe_pfn;
 	f->min_order = fl.min_order;
-	if (vb_fence_same_windows(f, &fl)) {
+	if (f->bits && vb_fence_same_windows(f, &fl)) {
 		kvfree(fl.win);
 		return 0;
 	}
-	probes = kvcalloc(max(fl.nr_win, 1UL), sizeof(*probes), GFP_KERNEL);
-	backoff = kvzalloc(max(fl.nr_win, 1UL), GFP_KERNEL);
-	map = bitmap_zalloc(fl.nr_win, GFP_KERNEL);
-	wanted = bitmap_alloc(fl.nr_win, GFP_KERNEL);
-	if (!probes || !backoff || !map || !wanted) {
-		kvfree(probes);
-		kvfree(backoff);
-		bitmap_free(map);
-		bitmap_free(wanted);
+	err = vb_fence_tables_alloc(&t, fl.nr_win);
+	if (err) {
 		kvfree(fl.win);
-		return -ENOMEM;
+		return err;
 	}
-	bitmap_fill(wanted, fl.nr_win);
-	vb_fence_free_probes(f);
-	vb_fence_set_tables(f, &fl, probes, backoff, map, wanted);
+	vb_fence_install(f, &fl, &t);
+	bitmap_fill(f->wanted, f->nr_win);
 	return 0;
 }
 
-/* Take page @pfn, which the walk just saw free, out of the allocator. */
+/* Take page @pfn, which the walk saw free, out of the allocator. */
 static struct page *vb_fence_take(unsigned long pfn)
 {
 #ifdef CONFIG_CONTIG_ALLOC
@@ -160,112 +214,116 @@ static struct page *vb_fence_take(unsigned long pfn)
 	return NULL;
 }
 
-/* A window's candidates in one look for probes. */
-struct vb_fence_try {
-	unsigned long failed_block;	/* pageblock of the last that failed */
-	u8 tries;
-};
+/* Window @w gets no probe this session: skip it for the next few. */
+static void vb_fence_give_up(struct vb_hint_fence *f, unsigned long w)
+{
+	__clear_bit(w, f->todo);
+	f->backoff[w] = VB_FENCE_BACKOFF;
+	f->missing++;
+}
 
 /*
- * Give every wanted window a probe page: walk the movable buddy lists
- * (isolating a pageblock of another type could change its type) and take the
- * first free page seen in each such window. A candidate in the pageblock of
- * one that failed is passed over: alloc_contig_range() refuses a pageblock
- * that holds an unmovable page, and each try drains every CPU's caches. A
- * window that had none waits VB_FENCE_BACKOFF sessions before the next look.
- * Stops early when the session for @id may not go on (the device went away
- * or moved on). Returns
- * how many wanted windows still lack one; none is wanted afterwards. Called
- * with lock held.
+ * Keep free page @pfn as a candidate for its window if that window is to get
+ * a probe and has none in @pfn's pageblock yet: alloc_contig_range() refuses
+ * a pageblock that holds an unmovable page, and each try drains every CPU's
+ * caches. Returns 1 when that made the window's candidates complete.
  */
-static unsigned long vb_fence_acquire(struct vb_hint_dev *h, u32 id)
+static unsigned int vb_fence_add_candidate(struct vb_hint_fence *f,
+					   unsigned long pfn)
+{
+	long found = vb_fence_window_find(f->win, f->nr_win, pfn);
+	unsigned long *cand;
+	unsigned int c, n;
+
+	if (found < 0 || !test_bit(found, f->todo))
+		return 0;
+	cand = &f->cand[found * VB_FENCE_TRIES];
+	n = f->nr_cand[found];
+	if (n == VB_FENCE_TRIES)
+		return 0;
+	for (c = 0; c < n; c++)
+		if (cand[c] >> pageblock_order == pfn >> pageblock_order)
+			return 0;
+	cand[n] = pfn;
+	f->nr_cand[found] = n + 1;
+	return n + 1 == VB_FENCE_TRIES;
+}
+
+/*
+ * Choose the windows this session takes a probe in (wanted, not backing
+ * off) and read their candidates from the movable buddy lists (isolating a
+ * pageblock of another type could change its type); a window with none is
+ * given up. Stops early when the session for @id may not go on (the device
+ * went away or moved on). Called with lock held.
+ */
+static void vb_fence_plan(struct vb_hint_dev *h, u32 id)
 {
 	struct vb_hint_fence *f = &h->fence;
 	struct vb_hint_cursor *cur = &f->cursor;
-	/* The session's batch: the fence runs before its walk. */
+	/* The session's batch: the walk has not begun. */
 	struct vb_hint_range *r = h->batch;
-	unsigned long missing = 0, w;
+	unsigned long incomplete, w;
 	struct vb_hint_step step;
-	struct vb_fence_try *tries, *t;
 	unsigned int n, i;
-	long found;
 
+	/* A session that ended before its takes leaves them wanted. */
+	bitmap_or(f->wanted, f->wanted, f->todo, f->nr_win);
+	bitmap_zero(f->todo, f->nr_win);
+	bitmap_zero(f->sent, f->nr_win);
+	bitmap_zero(f->applied, f->nr_win);
+	f->next_take = 0;
+	f->nr_sent = 0;
+	f->nr_applied = 0;
+	f->missing = 0;
 	for (w = 0; w < f->nr_win; w++) {
-		if (f->backoff[w])
+		if (f->backoff[w]) {
 			f->backoff[w]--;
-		else if (!f->probes[w] && test_bit(w, f->wanted))
-			continue;
-		__clear_bit(w, f->wanted);
+		} else if (!f->probes[w] && test_bit(w, f->wanted)) {
+			__set_bit(w, f->todo);
+			f->nr_cand[w] = 0;
+		}
 	}
-	missing = bitmap_weight(f->wanted, f->nr_win);
-	if (!missing)
-		return 0;
-	tries = kcalloc(f->nr_win, sizeof(*tries), GFP_KERNEL);
-	if (!tries)
-		return missing;
+	bitmap_zero(f->wanted, f->nr_win);
+	incomplete = bitmap_weight(f->todo, f->nr_win);
+	if (!incomplete)
+		return;
 
+	f->hotplug_gen = vb_hint_hotplug_now();
 	vb_hint_cursor_init(cur, h->zones, h->nr_zones, 0);
 	vb_hint_cursor_only(cur, MIGRATE_MOVABLE);
-	while (missing && !cur->done &&
+	while (incomplete && !cur->done &&
 	       h->sink.ops->check(&h->sink, id) == VB_HINT_GO) {
 		n = vb_hint_walk_step(cur, VB_HINT_BUDGET_DEFAULT, r, &step);
-		for (i = 0; i < n && missing; i++) {
-			found = vb_fence_window_find(f->win, f->nr_win,
-						     r[i].pfn);
-			if (found < 0)
-				continue;
-			w = found;
-			t = &tries[w];
-			if (!test_bit(w, f->wanted) || f->probes[w] ||
-			    t->tries >= VB_FENCE_TRIES ||
-			    (t->tries &&
-			     t->failed_block == r[i].pfn >> pageblock_order))
-				continue;
-			t->tries++;
-			t->failed_block = r[i].pfn >> pageblock_order;
-			f->probes[w] = vb_fence_take(r[i].pfn);
-			if (f->probes[w]) {
-				pr_debug("fence probe at pfn %#lx for window %#lx-%#lx\n",
-					 r[i].pfn, f->win[w].start_pfn,
-					 f->win[w].end_pfn);
-				__clear_bit(w, f->wanted);
-				f->nr_probes++;
-				missing--;
-			}
-		}
+		for (i = 0; i < n && incomplete; i++)
+			incomplete -= vb_fence_add_candidate(f, r[i].pfn);
 		cond_resched();
 	}
-	kfree(tries);
-	/* What is still wanted had no probe to take: back off. */
-	for_each_set_bit(w, f->wanted, f->nr_win)
-		f->backoff[w] = VB_FENCE_BACKOFF;
-	bitmap_zero(f->wanted, f->nr_win);
-	return missing;
+	for_each_set_bit(w, f->todo, f->nr_win)
+		if (!f->nr_cand[w])
+			vb_fence_give_up(f, w);
 }
 
 /*
  * Before a session of @id queues its start marker: bring the windows up to
- * date and take the probes that wanted windows lack, so that its fence only
- * sends them. Stores in *@missing how many wanted windows still lack one.
+ * date and pick the candidates of the probes it will take.
  */
-int vb_fence_prepare(struct vb_hint_dev *h, u32 id, u64 *missing)
+int vb_fence_prepare(struct vb_hint_dev *h, u32 id)
 {
 	struct vb_hint_fence *f = &h->fence;
 	int err;
 
 	mutex_lock(&f->lock);
-	*missing = 0;
 	err = vb_fence_refresh_layout(f);
 	if (!err)
-		*missing = vb_fence_acquire(h, id);
+		vb_fence_plan(h, id);
 	mutex_unlock(&f->lock);
 	return err;
 }
 
 /*
- * Start a fence: take the lock that keeps every probe page ours until
- * vb_fence_end(). The hint device then sends the probes (vb_fence_probes())
- * and waits until they are applied.
+ * Start a part of the fence: take the lock that keeps every probe page ours
+ * until vb_fence_end(). The hint device then sends the probes
+ * (vb_fence_ready(), vb_fence_take_next()) and waits until they are applied.
  */
 void vb_fence_hold(struct vb_hint_fence *f)
 {
@@ -273,54 +331,113 @@ void vb_fence_hold(struct vb_hint_fence *f)
 }
 
 /*
- * Store in @r up to @max probe pages, from window *@next on, as single-page
- * ranges; returns how many, 0 when every probe was given.
+ * Store in @r up to @max probe pages this session has not hinted yet, as
+ * single-page ranges, and count them sent; returns how many.
  */
-unsigned int vb_fence_probes(struct vb_hint_fence *f, unsigned long *next,
-			     struct vb_hint_range *r, unsigned int max)
+unsigned int vb_fence_ready(struct vb_hint_fence *f, struct vb_hint_range *r,
+			    unsigned int max)
 {
 	unsigned int n = 0;
+	unsigned long w;
 
 	lockdep_assert_held(&f->lock);
-	for (; *next < f->nr_win && n < max; (*next)++) {
-		if (!f->probes[*next])
+	for (w = 0; w < f->nr_win && n < max; w++) {
+		if (!f->probes[w] || test_bit(w, f->sent))
 			continue;
-		r[n].pfn = page_to_pfn(f->probes[*next]);
+		__set_bit(w, f->sent);
+		f->nr_sent++;
+		r[n].pfn = page_to_pfn(f->probes[w]);
 		r[n].nr_pages = 1;
 		n++;
 	}
 	return n;
 }
 
+/* Whether this session has windows left to take a probe for. */
+bool vb_fence_to_take(const struct vb_hint_fence *f)
+{
+	return !bitmap_empty(f->todo, f->nr_win);
+}
+
 /*
- * End the fence begun by vb_fence_hold(). If the device applied every
- * probe's hint, @fenced is not NULL and is set to the windows they covered.
- * @stale: probes were queued and the device may not have used them all.
- * Returns how many windows the fence covered.
+ * Take the probe of the next window to get one, from its candidates in turn.
+ * Once memory was onlined or offlined since they were read, a candidate may
+ * name memory that is gone: the windows left are wanted again instead.
+ * Called with lock held, which keeps memory from going offline meanwhile.
+ */
+void vb_fence_take_next(struct vb_hint_fence *f)
+{
+	unsigned long w = find_next_bit(f->todo, f->nr_win, f->next_take);
+	const unsigned long *cand;
+	unsigned int c;
+
+	lockdep_assert_held(&f->lock);
+	if (w >= f->nr_win)
+		return;
+	if (vb_hint_hotplug_since(f->hotplug_gen)) {
+		bitmap_or(f->wanted, f->wanted, f->todo, f->nr_win);
+		bitmap_zero(f->todo, f->nr_win);
+		return;
+	}
+	f->next_take = w + 1;
+	cand = &f->cand[w * VB_FENCE_TRIES];
+	for (c = 0; c < f->nr_cand[w] && !f->probes[w]; c++)
+		f->probes[w] = vb_fence_take(cand[c]);
+	if (!f->probes[w]) {
+		vb_fence_give_up(f, w);
+		return;
+	}
+	__clear_bit(w, f->todo);
+	f->nr_probes++;
+	pr_debug("fence probe at pfn %#lx for window %#lx-%#lx\n",
+		 page_to_pfn(f->probes[w]), f->win[w].start_pfn,
+		 f->win[w].end_pfn);
+}
+
+/*
+ * Whether the windows sent since the last pass, once applied, are worth a
+ * pass of the walk before more probes are taken: at least as many as all
+ * passes had, so that a session walks about log2(windows) times.
+ */
+bool vb_fence_pass_due(const struct vb_hint_fence *f)
+{
+	unsigned long newly = f->nr_sent - f->nr_applied;
+
+	return newly && newly >= f->nr_applied;
+}
+
+/*
+ * End the part of the fence begun by vb_fence_hold(). If the device applied
+ * every probe sent so far, @fenced is not NULL and is set to the windows
+ * they covered since the last part, and to those fenced, or still to be,
+ * by another. @stale: probes were queued and the device may not have used
+ * them all. Returns how many windows this part covered.
  */
 unsigned long vb_fence_end(struct vb_hint_fence *f,
 			   struct vb_hint_fenced *fenced, bool stale)
 {
-	unsigned long w, sent = 0;
+	unsigned long w, newly = 0;
 
 	lockdep_assert_held(&f->lock);
 	if (stale)
 		f->stale = true;
 	if (fenced) {
-		bitmap_zero(f->map, f->nr_win);
-		for (w = 0; w < f->nr_win; w++) {
-			if (f->probes[w]) {
-				__set_bit(w, f->map);
-				sent++;
-			}
-		}
+		bitmap_andnot(f->map, f->sent, f->applied, f->nr_win);
+		bitmap_or(f->applied, f->applied, f->map, f->nr_win);
+		newly = bitmap_weight(f->map, f->nr_win);
+		f->nr_applied += newly;
+		for (w = 0; w < f->nr_win; w++)
+			__assign_bit(w, f->other, !test_bit(w, f->map) &&
+				     (test_bit(w, f->applied) ||
+				      test_bit(w, f->todo) || f->probes[w]));
 		fenced->win = f->win;
 		fenced->nr_win = f->nr_win;
 		fenced->map = f->map;
+		fenced->other = f->other;
 		fenced->wanted = f->wanted;
 	}
 	mutex_unlock(&f->lock);
-	return sent;
+	return newly;
 }
 
 /* The device has used every element we queued: no probe is in flight. */
@@ -339,8 +456,11 @@ static void vb_fence_forget(struct vb_hint_fence *f)
 {
 	if (f->stale)
 		return;
+	if (!f->bits)
+		return;
 	vb_fence_free_probes(f);
 	bitmap_fill(f->wanted, f->nr_win);
+	bitmap_zero(f->todo, f->nr_win);
 	memset(f->backoff, 0, f->nr_win);
 }
 
@@ -405,9 +525,13 @@ int vb_hint_fence_init(struct vb_hint_fence *f)
 
 void vb_hint_fence_exit(struct vb_hint_fence *f)
 {
-	struct vb_fence_layout none = { };
+	struct vb_fence_tables t = {
+		f->probes, f->backoff, f->nr_cand, f->cand, f->bits
+	};
 
 	unregister_memory_notifier(&f->memory_nb);
-	vb_fence_free_probes(f);
-	vb_fence_set_tables(f, &none, NULL, NULL, NULL, NULL);
+	if (f->bits)
+		vb_fence_free_probes(f);
+	vb_fence_tables_free(&t);
+	kvfree(f->win);
 }

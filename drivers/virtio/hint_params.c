@@ -301,6 +301,7 @@ VB_HINT_STAT_ATTR(last_fence_windows, last_fence_windows);
 VB_HINT_STAT_ATTR(last_fence_missing, last_fence_missing);
 VB_HINT_STAT_ATTR(last_fence_us, last_fence_us);
 VB_HINT_STAT_ATTR(last_fence_take_us, last_fence_take_us);
+VB_HINT_STAT_ATTR(last_fence_passes, last_fence_passes);
 VB_HINT_STAT_ATTR(last_unfenced_pages, last_unfenced_pages);
 VB_HINT_STAT_ATTR(walk_hotplug_restarts, walk_hotplug_restarts);
 
@@ -380,6 +381,7 @@ static struct attribute *vb_hint_attrs[] = {
 	&dev_attr_last_fence_missing.attr,
 	&dev_attr_last_fence_us.attr,
 	&dev_attr_last_fence_take_us.attr,
+	&dev_attr_last_fence_passes.attr,
 	&dev_attr_last_unfenced_pages.attr,
 	&dev_attr_walk_hotplug_restarts.attr,
 	NULL,

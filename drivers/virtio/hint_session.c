@@ -15,6 +15,9 @@
  * ranges in the windows it covered are queued: each was read from the free
  * lists after the host cleared the dirty log of its window's chunk for this
  * round, so a write to it after the read is logged and the page sent again.
+ * A fence may come in parts (the sink takes the probe pages it lacks one by
+ * one, and the host applies each as it comes): the walk then runs one pass
+ * per part, each hinting only the windows fenced since the last.
  */
 
 #include <linux/bitops.h>
@@ -43,37 +46,56 @@ bool vb_hint_id_is_new(u32 last, u32 id)
 	return id >= VIRTIO_BALLOON_CMD_ID_DONE + 1 && id != last;
 }
 
+/* What becomes of a walked range when the walk's pass has a fence. */
+enum vb_hint_fate {
+	VB_HINT_KEEP,		/* wholly in windows of this pass: hint it */
+	VB_HINT_OTHER_PASS,	/* another pass of the session hints it */
+	VB_HINT_UNFENCED,	/* no pass may: left out */
+};
+
+/* Window @w is fenced by no pass: the next session looks for a probe there. */
+static enum vb_hint_fate vb_hint_unfenced(const struct vb_hint_fenced *fenced,
+					  unsigned long w)
+{
+	if (fenced->wanted)
+		__set_bit(w, fenced->wanted);
+	return VB_HINT_UNFENCED;
+}
+
 /*
- * Whether [@pfn, @end) lies wholly in fenced windows; if not, mark the
- * windows it touches wanted. A range may span several windows where they
- * are smaller than a free block or where a window ends at a cut.
+ * The fate of [@pfn, @end); a range that touches a window no pass fences
+ * marks it wanted. A range may span several windows where they are smaller
+ * than a free block or where a window ends at a cut.
  */
-static bool vb_hint_range_fenced(const struct vb_hint_fenced *fenced,
-				 unsigned long pfn, unsigned long end)
+static enum vb_hint_fate vb_hint_range_fate(const struct vb_hint_fenced *fenced,
+					    unsigned long pfn,
+					    unsigned long end)
 {
 	long found = vb_fence_window_find(fenced->win, fenced->nr_win, pfn);
+	enum vb_hint_fate fate = VB_HINT_KEEP;
 	unsigned long w;
-	bool ok = true;
 
 	if (found < 0)
-		return false;
+		return VB_HINT_UNFENCED;
 	for (w = found; ; w++) {
 		if (!test_bit(w, fenced->map)) {
-			ok = false;
-			if (fenced->wanted)
-				__set_bit(w, fenced->wanted);
+			if (!fenced->other || !test_bit(w, fenced->other))
+				fate = vb_hint_unfenced(fenced, w);
+			else if (fate == VB_HINT_KEEP)
+				fate = VB_HINT_OTHER_PASS;
 		}
 		if (end <= fenced->win[w].end_pfn)
-			return ok;
+			return fate;
 		if (w + 1 == fenced->nr_win ||
 		    fenced->win[w + 1].start_pfn != fenced->win[w].end_pfn)
-			return false;	/* the rest is in no window */
+			return VB_HINT_UNFENCED;	/* the rest is in no window */
 	}
 }
 
 /*
- * Keep the ranges of @r that lie in fenced windows, in order; add the pages
- * of the others to *@dropped_pages. Returns how many were kept.
+ * Keep the ranges of @r that lie in windows of this pass, in order; add the
+ * pages of those no pass may hint to *@dropped_pages. Returns how many were
+ * kept.
  */
 unsigned int vb_hint_keep_fenced(const struct vb_hint_fenced *fenced,
 				 struct vb_hint_range *r, unsigned int n,
@@ -82,11 +104,17 @@ unsigned int vb_hint_keep_fenced(const struct vb_hint_fenced *fenced,
 	unsigned int i, kept = 0;
 
 	for (i = 0; i < n; i++) {
-		if (vb_hint_range_fenced(fenced, r[i].pfn,
-					 r[i].pfn + r[i].nr_pages))
+		switch (vb_hint_range_fate(fenced, r[i].pfn,
+					   r[i].pfn + r[i].nr_pages)) {
+		case VB_HINT_KEEP:
 			r[kept++] = r[i];
-		else
+			break;
+		case VB_HINT_OTHER_PASS:
+			break;
+		case VB_HINT_UNFENCED:
 			*dropped_pages += r[i].nr_pages;
+			break;
+		}
 	}
 	return kept;
 }
@@ -127,15 +155,59 @@ enum vb_hint_end vb_hint_end_of_err(struct vb_hint_sink *sink, u32 id, int err)
 	}
 }
 
+/* One pass of the walk over every free list, queueing what it may hint. */
+static enum vb_hint_end vb_hint_session_walk(struct vb_hint_session *s,
+					     struct vb_hint_cursor *cur,
+					     struct vb_hint_sink *sink,
+					     bool fenced)
+{
+	const struct vb_hint_sink_ops *ops = sink->ops;
+	struct vb_hint_step step;
+	enum vb_hint_verdict v;
+	unsigned int n, i;
+	int err;
+
+	while (!cur->done) {
+		n = vb_hint_walk_step(cur, s->budget, s->batch, &step);
+		if (step.visited) {
+			s->lock_acquisitions++;
+			s->lock_ns_max = max(s->lock_ns_max, step.lock_ns);
+		}
+
+		v = ops->check(sink, s->id);
+		if (v != VB_HINT_GO)
+			return vb_hint_end_of(v);
+		if (n && fenced)
+			n = vb_hint_keep_fenced(&s->fenced, s->batch, n,
+						&s->unfenced_pages);
+		if (n) {
+			n = vb_hint_coalesce(s->batch, n);
+			err = ops->send_ranges(sink, s->batch, n);
+			if (err)
+				return vb_hint_end_of_err(sink, s->id, err);
+			ops->kick(sink);
+			s->ranges += n;
+			for (i = 0; i < n; i++)
+				s->pages += s->batch[i].nr_pages;
+		}
+		cond_resched();
+	}
+	return VB_HINT_END_COMPLETED;
+}
+
+/*
+ * With a fence the walk runs in passes: the fence returns as soon as the
+ * host has applied it over some windows, the pass hints those, and the next
+ * call fences more while the host works through the pass's hints.
+ */
 enum vb_hint_end vb_hint_session_run(struct vb_hint_session *s,
 				     struct vb_hint_cursor *cur,
 				     struct vb_hint_sink *sink)
 {
 	const struct vb_hint_sink_ops *ops = sink->ops;
-	struct vb_hint_step step;
 	enum vb_hint_verdict v;
 	enum vb_hint_end end;
-	unsigned int n, i;
+	bool more = false;
 	int err;
 
 	v = ops->check(sink, s->id);
@@ -147,41 +219,19 @@ enum vb_hint_end vb_hint_session_run(struct vb_hint_session *s,
 		return vb_hint_end_of_err(sink, s->id, err);
 	ops->kick(sink);
 
-	end = VB_HINT_END_COMPLETED;
-	if (ops->fence) {
-		err = ops->fence(sink, s->id, &s->fenced);
-		if (err)
-			end = vb_hint_end_of_err(sink, s->id, err);
-	}
-	while (end == VB_HINT_END_COMPLETED && !cur->done) {
-		n = vb_hint_walk_step(cur, s->budget, s->batch, &step);
-		if (step.visited) {
-			s->lock_acquisitions++;
-			s->lock_ns_max = max(s->lock_ns_max, step.lock_ns);
-		}
-
-		v = ops->check(sink, s->id);
-		if (v != VB_HINT_GO) {
-			end = vb_hint_end_of(v);
-			break;
-		}
-		if (n && ops->fence)
-			n = vb_hint_keep_fenced(&s->fenced, s->batch, n,
-						&s->unfenced_pages);
-		if (n) {
-			n = vb_hint_coalesce(s->batch, n);
-			err = ops->send_ranges(sink, s->batch, n);
+	do {
+		if (ops->fence) {
+			err = ops->fence(sink, s->id, &s->fenced, &more);
 			if (err) {
 				end = vb_hint_end_of_err(sink, s->id, err);
 				break;
 			}
-			ops->kick(sink);
-			s->ranges += n;
-			for (i = 0; i < n; i++)
-				s->pages += s->batch[i].nr_pages;
+			if (s->passes)
+				vb_hint_cursor_rewind(cur);
 		}
-		cond_resched();
-	}
+		s->passes++;
+		end = vb_hint_session_walk(s, cur, sink, ops->fence);
+	} while (end == VB_HINT_END_COMPLETED && more);
 
 	/*
 	 * End the round. After STOP, DONE or a newer id the device ignores

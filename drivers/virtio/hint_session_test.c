@@ -28,6 +28,7 @@ struct vb_sink_event {
 	bool is_fence;
 	bool is_id;
 	u32 id;
+	unsigned int part;	/* parts of the fence applied so far */
 	struct vb_hint_range r;
 	bool after_turn;	/* queued when the verdict had already turned */
 };
@@ -44,6 +45,7 @@ struct vb_test_sink {
 	int full_err;			/* what waiting for room ends in */
 	int fence_err;			/* what the fence returns */
 	struct vb_hint_fenced fenced;	/* what it covers when it succeeds */
+	const unsigned long *second;	/* a second part covers these */
 
 	/* What happened. */
 	bool turned;
@@ -52,6 +54,7 @@ struct vb_test_sink {
 	unsigned int checks;
 	unsigned int batches;
 	unsigned int kicks;
+	unsigned int parts;		/* of the fence, applied */
 	struct vb_sink_event *ev;
 	unsigned int nr_ev;
 	unsigned int max_ev;
@@ -85,6 +88,7 @@ static void vb_ts_record(struct vb_test_sink *ts, struct vb_sink_event ev)
 		ts->ev = bigger;
 	}
 	ev.after_turn = ts->turned;
+	ev.part = ts->parts;
 	ts->ev[ts->nr_ev++] = ev;
 }
 
@@ -165,8 +169,12 @@ static void vb_ts_kick(struct vb_hint_sink *sink)
 	vb_ts(sink)->kicks++;
 }
 
+/*
+ * The fence covers ts->fenced.map; with a second part, the first call covers
+ * those and leaves ts->second to the second call.
+ */
 static int vb_ts_fence(struct vb_hint_sink *sink, u32 id,
-		       struct vb_hint_fenced *fenced)
+		       struct vb_hint_fenced *fenced, bool *more)
 {
 	struct vb_test_sink *ts = vb_ts(sink);
 
@@ -176,6 +184,12 @@ static int vb_ts_fence(struct vb_hint_sink *sink, u32 id,
 	if (ts->fence_err)
 		return ts->fence_err;
 	*fenced = ts->fenced;
+	*more = ts->second && !ts->parts;
+	if (ts->second) {
+		fenced->map = ts->parts ? ts->second : ts->fenced.map;
+		fenced->other = ts->parts ? ts->fenced.map : ts->second;
+	}
+	ts->parts++;
 	return 0;
 }
 
@@ -559,6 +573,21 @@ static bool vb_even_chunk(unsigned long chunk)
 	return !(chunk & 1);
 }
 
+/* A fence in two parts: the even chunks first, then the odd ones. */
+static void vb_arm_fence_in_two_parts(struct kunit *test,
+				      struct vb_session_ctx *ctx)
+{
+	struct vb_test_sink *ts = &ctx->ts;
+	unsigned long *odd;
+
+	vb_arm_fence(test, ctx, vb_even_chunk);
+	odd = kunit_kcalloc(test, BITS_TO_LONGS(ts->fenced.nr_win),
+			    sizeof(*odd), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, odd);
+	bitmap_complement(odd, ts->fenced.map, ts->fenced.nr_win);
+	ts->second = odd;
+}
+
 static void session_fences_after_marker_and_before_any_range(struct kunit *test)
 {
 	struct vb_session_ctx *ctx = test->priv;
@@ -597,6 +626,45 @@ static void session_hints_only_in_fenced_chunks(struct kunit *test)
 	/* Free blocks in odd chunks were read and left out. */
 	KUNIT_EXPECT_GT(test, ctx->s.unfenced_pages, 0ULL);
 	KUNIT_EXPECT_GT(test, ctx->s.pages, 0ULL);
+}
+
+/*
+ * A fence in parts: a pass of the walk after each, hinting only what that
+ * part covered, and nothing counted unfenced for a window another part
+ * covers.
+ */
+static void session_walks_once_per_part_of_the_fence(struct kunit *test)
+{
+	struct vb_session_ctx *ctx = test->priv;
+	struct vb_test_sink *ts = vb_prepare(ctx, VB_HINT_GO);
+	unsigned long first, last, in_part[2] = { 0, 0 };
+	unsigned int i;
+
+	vb_arm_fence_in_two_parts(test, ctx);
+	KUNIT_EXPECT_EQ(test, vb_run(ctx), VB_HINT_END_COMPLETED);
+	KUNIT_EXPECT_EQ(test, ts->parts, 2U);
+	KUNIT_EXPECT_EQ(test, ctx->s.passes, 2U);
+	for (i = 0; i < ts->nr_ev; i++) {
+		if (ts->ev[i].is_id || ts->ev[i].is_fence)
+			continue;
+		KUNIT_ASSERT_TRUE(test, ts->ev[i].part == 1 ||
+				  ts->ev[i].part == 2);
+		first = ts->ev[i].r.pfn >> VB_TEST_CHUNK_SHIFT;
+		last = (ts->ev[i].r.pfn + ts->ev[i].r.nr_pages - 1) >>
+		       VB_TEST_CHUNK_SHIFT;
+		/* Part 1 covered the even chunks, part 2 the odd ones. */
+		for (; first <= last; first++)
+			KUNIT_EXPECT_EQ_MSG(test, (unsigned int)(first & 1),
+					    ts->ev[i].part - 1,
+					    "pfn %lu hinted in chunk %lu after part %u",
+					    ts->ev[i].r.pfn, first,
+					    ts->ev[i].part);
+		in_part[ts->ev[i].part - 1] += ts->ev[i].r.nr_pages;
+	}
+	KUNIT_EXPECT_GT(test, in_part[0], 0UL);
+	KUNIT_EXPECT_GT(test, in_part[1], 0UL);
+	KUNIT_EXPECT_EQ(test, ctx->s.unfenced_pages, 0ULL);
+	KUNIT_EXPECT_TRUE(test, vb_last_is_stop(ts));
 }
 
 static void session_ends_without_ranges_when_fence_times_out(struct kunit *test)
@@ -654,6 +722,34 @@ static void keep_fenced_keeps_order_and_counts_the_rest(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, dropped, 12ULL);
 	/* The next fence looks for a probe where free memory went unhinted. */
 	KUNIT_EXPECT_EQ(test, wanted, BIT(1));
+}
+
+/*
+ * A range in a window another pass fences is that pass's: neither hinted
+ * nor counted, nor wanted; a range that also touches a window no pass
+ * fences is counted.
+ */
+static void keep_fenced_leaves_other_passes_their_windows(struct kunit *test)
+{
+	unsigned long map = BIT(0), other = BIT(1) | BIT(3), wanted = 0;
+	struct vb_hint_fenced fenced = {
+		.win = vb_test_windows, .nr_win = ARRAY_SIZE(vb_test_windows),
+		.map = &map, .other = &other, .wanted = &wanted,
+	};
+	struct vb_hint_range r[] = {
+		{ .pfn = 16, .nr_pages = 8 },	/* window 1: another pass */
+		{ .pfn = 8, .nr_pages = 16 },	/* windows 0 and 1 */
+		{ .pfn = 0, .nr_pages = 4 },	/* window 0 */
+		{ .pfn = 24, .nr_pages = 16 },	/* windows 1 and 2: out */
+		{ .pfn = 64, .nr_pages = 2 },	/* window 3: another pass */
+	};
+	u64 dropped = 0;
+
+	KUNIT_ASSERT_EQ(test, vb_hint_keep_fenced(&fenced, r, ARRAY_SIZE(r),
+						  &dropped), 1U);
+	KUNIT_EXPECT_EQ(test, r[0].pfn, 0UL);
+	KUNIT_EXPECT_EQ(test, dropped, 16ULL);
+	KUNIT_EXPECT_EQ(test, wanted, BIT(2));
 }
 
 /* A range over several windows is hinted only if every one is fenced. */
@@ -758,11 +854,13 @@ static struct kunit_case vb_hint_session_cases[] = {
 	KUNIT_CASE(session_fails_when_queue_refuses_a_buffer),
 	KUNIT_CASE(session_fences_after_marker_and_before_any_range),
 	KUNIT_CASE(session_hints_only_in_fenced_chunks),
+	KUNIT_CASE(session_walks_once_per_part_of_the_fence),
 	KUNIT_CASE(session_ends_without_ranges_when_fence_times_out),
 	KUNIT_CASE_PARAM(session_ends_without_ranges_when_verdict_turns_in_fence,
 			 vb_verdict_gen_params),
 	KUNIT_CASE(keep_fenced_keeps_order_and_counts_the_rest),
 	KUNIT_CASE(keep_fenced_needs_every_window_a_range_spans),
+	KUNIT_CASE(keep_fenced_leaves_other_passes_their_windows),
 	KUNIT_CASE(end_of_err_without_turned_verdict_is_an_error),
 	KUNIT_CASE(end_of_names_every_verdict),
 	KUNIT_CASE(id_is_new_only_for_request_ids),

@@ -147,6 +147,43 @@ void vb_hint_cursor_only(struct vb_hint_cursor *cur, int mt)
 	cur->only_mt = mt;
 }
 
+/* Start @cur over at the first list, for another pass of the same walk. */
+void vb_hint_cursor_rewind(struct vb_hint_cursor *cur)
+{
+	unsigned int restarts = cur->hotplug_restarts;
+
+	vb_hint_cursor_init(cur, cur->zones, cur->nr_zones, cur->min_order);
+	cur->hotplug_restarts = restarts;
+}
+
+/* The memory hotplug events seen so far, for vb_hint_hotplug_since(). */
+unsigned long vb_hint_hotplug_now(void)
+{
+	unsigned long gen;
+
+	down_read(&vb_hint_hotplug_lock);
+	gen = vb_hint_hotplug_gen;
+	up_read(&vb_hint_hotplug_lock);
+	return gen;
+}
+
+/*
+ * Whether memory was onlined or offlined since vb_hint_hotplug_now() gave
+ * @gen, or an operation is under way. If not, a pfn read from a free list
+ * since then is still in online memory, and stays so while its offline
+ * cannot get past MEM_GOING_OFFLINE (the fence's notifier waits for its
+ * lock there: see hint_fence.c).
+ */
+bool vb_hint_hotplug_since(unsigned long gen)
+{
+	bool since;
+
+	down_read(&vb_hint_hotplug_lock);
+	since = vb_hint_hotplug_gen != gen || vb_hint_hotplug_busy;
+	up_read(&vb_hint_hotplug_lock);
+	return since;
+}
+
 static void vb_hint_start_list(struct vb_hint_cursor *cur)
 {
 	cur->has_last = false;
