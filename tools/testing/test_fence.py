@@ -24,6 +24,8 @@ from host_build import MIB
 from test_hosts import migrate_while_growing
 
 FIRST_CLEAR_RE = re.compile(r"kvm-dirty-log emulation: hint (0x[0-9a-f]+)\+(0x[0-9a-f]+) made the first clear")
+# The hint work says how many passes each session walked (dev_dbg).
+PASSES_RE = re.compile(r"(\d+) passes, first hints")
 PROBE_RE = re.compile(r"fence probe at pfn (0x[0-9a-f]+)")
 
 
@@ -66,7 +68,9 @@ def test_only_probes_make_first_clears(ctx, layout):
         pages = int(mig.hint_stat(dst, "total_pages"))
         assert pages > 0, "no page hinted"
         assert int(mig.hint_stat(dst, "fences_applied")) > 0, "no fence applied"
-        probes = {int(p, 16) for p in PROBE_RE.findall(dst.check("dmesg"))}
+        dmesg = dst.check("dmesg")
+        probes = {int(p, 16) for p in PROBE_RE.findall(dmesg)}
+        passes = [int(n) for n in PASSES_RE.findall(dmesg)]
         assert probes, "the driver logged no probe"
         firsts = FIRST_CLEAR_RE.findall(src._log("qemu.log"))
         assert firsts, "no hint made a first clear: the emulation saw no fence"
@@ -77,9 +81,11 @@ def test_only_probes_make_first_clears(ctx, layout):
         # QEMU said DONE when the migration ended: no probe is held since.
         vm.wait_for(lambda: mig.hint_stat(dst, "fence_probes") == "0", 30,
                     lambda: "%s probes still held after the migration" % mig.hint_stat(dst, "fence_probes"))
-        ctx.note("%d MiB sent, %d MiB hinted; %d windows (smallest %s KiB), %d probes, %d first clears by probes" % (
-            info["ram"]["transferred"] // MIB, pages * 4096 // MIB, windows,
-            mig.hint_stat(dst, "fence_window_min_kib"), len(probes), len(firsts)))
+        ctx.note("%d MiB sent, %d MiB hinted; %d windows (smallest %s KiB), %d probes, %d first clears by probes; "
+                 "%d sessions, walked in up to %d passes" % (
+                     info["ram"]["transferred"] // MIB, pages * 4096 // MIB, windows,
+                     mig.hint_stat(dst, "fence_window_min_kib"), len(probes), len(firsts),
+                     len(passes), max(passes, default=0)))
 
 
 test_only_probes_make_first_clears.cases = {name: {"layout": name} for name in LAYOUTS}
