@@ -224,6 +224,27 @@ class Guest:
                 problems.append(line.strip())
         return problems
 
+    def hint_run(self, run):
+        """Start (True) a free page hinting run without a migration, or end
+        it with DONE (False), as Firecracker's hinting API does (the
+        emulating QEMU's x-test-hint-run)."""
+        self.qmp("qom-set", path=BALLOON_QOM + "/virtio-backend", property="x-test-hint-run",
+                 value=run)
+
+    def hint_run_waiting(self):
+        """Whether the run waits for the guest: the device has seen neither
+        the guest's STOP marker nor DONE."""
+        return self.qmp("qom-get", path=BALLOON_QOM + "/virtio-backend",
+                        property="x-test-hint-run")
+
+    def resident_bytes(self):
+        """How much memory the QEMU process holds on the host (VmRSS)."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError("QEMU has no VmRSS: it exited")
+
     def balloon_actual(self):
         """What query-balloon reports: guest memory in bytes, balloon excluded."""
         return self.qmp("query-balloon")["actual"]
