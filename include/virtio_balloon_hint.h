@@ -79,6 +79,8 @@ void vb_hint_cursor_only(struct vb_hint_cursor *cur, int mt);
 void vb_hint_cursor_rewind(struct vb_hint_cursor *cur);
 unsigned long vb_hint_hotplug_now(void);
 bool vb_hint_hotplug_since(unsigned long gen);
+bool vb_hint_hotplug_hold(unsigned long gen);
+void vb_hint_hotplug_release(void);
 unsigned int vb_hint_walk_step(struct vb_hint_cursor *cur,
 			       unsigned int budget,
 			       struct vb_hint_range *out,

@@ -6,6 +6,7 @@
 #ifndef _VIRTIO_BALLOON_INTERNAL_H
 #define _VIRTIO_BALLOON_INTERNAL_H
 
+#include <linux/gfp.h>
 #include <linux/mutex.h>
 #include <linux/page_reporting.h>
 #include <linux/scatterlist.h>
@@ -83,6 +84,8 @@ struct vb_hint_stats {
 	u64 last_fence_us;	/* taking probes, and the host applying them */
 	u64 last_fence_take_us;	/* of which taking probes */
 	u64 last_fence_passes;	/* walk passes, each after a part of the fence */
+	u64 last_owned_peak_kib; /* owned hints: most in flight in the last run */
+	u64 owned_take_failures; /* owned hints: stretches that could not be taken */
 	u64 last_unfenced_pages; /* free pages left unhinted: no fence there */
 	u64 walk_hotplug_restarts; /* cursors restarted by memory hotplug */
 };
@@ -123,6 +126,43 @@ struct vb_hint_fence {
 };
 
 /*
+ * Feature bit 6, which the virtio specification has not assigned: e2b's
+ * Firecracker offers it as VIRTIO_BALLOON_F_HINT_WAIT_ON_ACK, asking the
+ * driver to keep a hinted page until the device has used its buffer. Owned
+ * hints do that anyway; a device that offers it gets them.
+ */
+#define VB_F_HINT_WAIT_ON_ACK	6
+
+/* Owned hints (hint_owned.c): chunks in flight at once, and their size. */
+#define VB_OWNED_INFLIGHT	2
+#define VB_OWNED_CHUNK_PAGES	(16UL << (20 - PAGE_SHIFT))
+
+/* A stretch of free memory the driver took to hint, until its element is used. */
+struct vb_owned_chunk {
+	unsigned long pfn;
+	unsigned long nr_pages;
+	bool in_flight;
+};
+
+/*
+ * A run of owned hints (hint_owned.c), written by the hint work and, for
+ * the chunks, by whoever reclaims the free page queue; both run under the
+ * hint work or after the device is reset (see vb_hint_reclaim()).
+ */
+struct vb_owned {
+	struct vb_owned_chunk chunks[VB_OWNED_INFLIGHT];
+	unsigned long next_pfn;		/* the sweep point */
+	struct vb_hint_range *blocks;	/* free blocks above it, by address */
+	unsigned int nr_blocks;
+	unsigned int pos;		/* the next of them to take */
+	unsigned long hotplug_gen;	/* when they were read */
+	struct vb_hint_cursor cursor;
+	unsigned long owned_pages;	/* in chunks in flight now */
+	unsigned long peak_pages;	/* most in flight during this run */
+	u64 take_failures;		/* stretches alloc_contig_range() refused */
+};
+
+/*
  * Free page hinting state (hint_device.c). Everything but cfg_seq,
  * requested_ns and the wait queue is written only by the hint work (one at
  * a time: it is a single work item) and, for stats, read locklessly by
@@ -145,6 +185,9 @@ struct vb_hint_dev {
 	struct vb_hint_session session;
 	struct vb_hint_cursor cursor;
 	struct vb_hint_fence fence;
+	bool owned_mode;		/* the host discards hints: own them */
+	const char *owned_why;		/* which host, or which parameter */
+	struct vb_owned owned;
 	struct zone **zones;
 	unsigned int nr_zones;		/* populated zones, at session start */
 	unsigned int max_zones;
@@ -290,6 +333,7 @@ unsigned int vb_hint_min_order(void);
 unsigned int vb_hint_budget(void);
 unsigned int vb_hint_fence_order(void);
 const char *vb_hint_blocker(const char **harm);
+const char *vb_hint_owned_reason(struct virtio_device *vdev);
 #if IS_ENABLED(CONFIG_KUNIT)
 extern const struct kernel_param_ops vb_min_order_ops;
 extern const struct kernel_param_ops vb_budget_ops;
@@ -316,6 +360,39 @@ void vb_fence_release(struct vb_hint_fence *f);
 void vb_fence_reset(struct vb_hint_fence *f);
 int vb_hint_fence_init(struct vb_hint_fence *f);
 void vb_hint_fence_exit(struct vb_hint_fence *f);
+
+/*
+ * Take the free pages [@start, @end) out of the allocator (the fence's probes,
+ * owned hints): 0, or why not. Give them back with vb_contig_give_back().
+ */
+static inline int vb_contig_take(unsigned long start, unsigned long end)
+{
+#ifdef CONFIG_CONTIG_ALLOC
+	return alloc_contig_range(start, end, VB_CONTIG_ORDINARY,
+				  GFP_KERNEL | __GFP_NOWARN);
+#else
+	return -EOPNOTSUPP;
+#endif
+}
+
+static inline void vb_contig_give_back(unsigned long pfn,
+				       unsigned long nr_pages)
+{
+#ifdef CONFIG_CONTIG_ALLOC
+	free_contig_range(pfn, nr_pages);
+#else
+	WARN_ON_ONCE(nr_pages);	/* nothing was taken */
+#endif
+}
+
+/* hint_owned.c */
+bool vb_owned_take(struct vb_hint_dev *h, u32 id, struct vb_owned_chunk *c);
+void vb_owned_used(struct vb_owned *o, struct vb_owned_chunk *c);
+struct vb_owned_chunk *vb_owned_free_slot(struct vb_owned *o);
+struct vb_owned_chunk *vb_owned_chunk_of(struct vb_owned *o, void *token);
+void vb_owned_begin(struct vb_owned *o);
+int vb_owned_init(struct vb_owned *o);
+void vb_owned_exit(struct vb_owned *o);
 
 /* hint_device.c */
 bool vb_hint_offered(struct virtio_device *vdev);

@@ -229,6 +229,9 @@ static int vb_validate(struct virtio_device *vdev)
 	/* Probe says why in the log; sysfs keeps saying it. */
 	if (vb_hint_blocker(NULL))
 		__virtio_clear_bit(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+	/* Bit 6 qualifies hinting: not without it. */
+	if (!virtio_has_feature(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		__virtio_clear_bit(vdev, VB_F_HINT_WAIT_ON_ACK);
 	return 0;
 }
 
@@ -320,6 +323,7 @@ static unsigned int vb_features[] = {
 	VIRTIO_BALLOON_F_FREE_PAGE_HINT,
 	VIRTIO_BALLOON_F_PAGE_POISON,
 	VIRTIO_BALLOON_F_REPORTING,
+	VB_F_HINT_WAIT_ON_ACK,
 };
 
 static const struct virtio_device_id vb_id_table[] = {

@@ -96,12 +96,22 @@ VISIBLE_IF_KUNIT enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink,
 	return VB_HINT_GO;
 }
 
+/*
+ * Take back every buffer the device has used; an owned chunk's pages go
+ * back to the allocator with it (the host is done with them).
+ */
 static void vb_hint_reclaim(struct virtqueue *vq)
 {
+	struct vb_owned *o = &((struct vb_device *)vq->vdev->priv)->hint.owned;
+	struct vb_owned_chunk *c;
 	unsigned int len;
+	void *token;
 
-	while (virtqueue_get_buf(vq, &len))
-		;
+	while ((token = virtqueue_get_buf(vq, &len))) {
+		c = vb_owned_chunk_of(o, token);
+		if (c)
+			vb_owned_used(o, c);
+	}
 }
 
 /*
@@ -132,9 +142,12 @@ static int vb_hint_wait_room(struct vb_device *vb, u32 id,
 	return 0;
 }
 
-/* Queue one element, waiting a bounded time for room. */
+/*
+ * Queue one element, waiting a bounded time for room. @token comes back with
+ * it once used: the device, or the owned chunk the element carries.
+ */
 static int vb_hint_add(struct vb_device *vb, struct scatterlist *sg,
-		       unsigned int nents, bool out, u32 id)
+		       unsigned int nents, bool out, u32 id, void *token)
 {
 	unsigned long deadline = jiffies + VB_HINT_ROOM_TIMEOUT;
 	struct virtqueue *vq = vb->hint.vq;
@@ -143,10 +156,10 @@ static int vb_hint_add(struct vb_device *vb, struct scatterlist *sg,
 	for (;;) {
 		vb_hint_reclaim(vq);
 		if (out)
-			err = virtqueue_add_outbuf(vq, sg, nents, vb,
+			err = virtqueue_add_outbuf(vq, sg, nents, token,
 						   GFP_KERNEL);
 		else
-			err = virtqueue_add_inbuf(vq, sg, nents, vb,
+			err = virtqueue_add_inbuf(vq, sg, nents, token,
 						  GFP_KERNEL);
 		if (err != -ENOSPC)
 			return err;
@@ -167,7 +180,7 @@ static int vb_hint_send_id(struct vb_hint_sink *sink, u32 id)
 	buf = id == VIRTIO_BALLOON_CMD_ID_STOP ? &h->stop_id : &h->start_id;
 	*buf = cpu_to_virtio32(vb->vdev, id);
 	sg_init_one(&sg, buf, sizeof(*buf));
-	return vb_hint_add(vb, &sg, 1, true, h->session.id);
+	return vb_hint_add(vb, &sg, 1, true, h->session.id, vb);
 }
 
 /*
@@ -191,7 +204,7 @@ static int vb_hint_queue_ranges(struct vb_device *vb,
 		for (j = 0; j < k; j++)
 			sg_set_page(&h->sg[j], pfn_to_page(r[i + j].pfn),
 				    r[i + j].nr_pages << PAGE_SHIFT, 0);
-		err = vb_hint_add(vb, h->sg, k, false, id);
+		err = vb_hint_add(vb, h->sg, k, false, id, vb);
 		if (err)
 			return err;
 	}
@@ -359,6 +372,104 @@ static void vb_hint_account(struct vb_hint_dev *h,
 		div_u64(s->first_hint_ns - requested, NSEC_PER_USEC) : 0;
 }
 
+/* Queue owned chunk @c as one hint under @id; its token is the chunk. */
+static int vb_hint_queue_chunk(struct vb_device *vb, struct vb_owned_chunk *c,
+			       u32 id)
+{
+	struct scatterlist sg;
+
+	sg_init_table(&sg, 1);
+	sg_set_page(&sg, pfn_to_page(c->pfn), c->nr_pages << PAGE_SHIFT, 0);
+	return vb_hint_add(vb, &sg, 1, false, id, c);
+}
+
+/*
+ * Wait a bounded time for the device to use the chunks still in flight,
+ * whatever it says of the run meanwhile: each goes back to the allocator as
+ * it is used. What is still in flight afterwards goes back when the device
+ * returns it (the hint work reclaims the queue whenever it runs) or is reset.
+ */
+static void vb_hint_owned_settle(struct vb_device *vb)
+{
+	unsigned long deadline = jiffies + VB_HINT_ROOM_TIMEOUT;
+	struct vb_hint_dev *h = &vb->hint;
+	struct virtqueue *vq = h->vq;
+	unsigned int opaque;
+
+	for (;;) {
+		vb_hint_reclaim(vq);
+		if (!h->owned.owned_pages || vb_work_stopping(&vb->work) ||
+		    time_after_eq(jiffies, deadline))
+			return;
+		opaque = virtqueue_enable_cb_prepare(vq);
+		virtqueue_kick(vq);
+		wait_event_timeout(h->room, virtqueue_poll(vq, opaque) ||
+				   vb_work_stopping(&vb->work),
+				   max_t(long, (long)(deadline - jiffies), 1));
+		virtqueue_disable_cb(vq);
+	}
+}
+
+/*
+ * A session of owned hints for @id, on a host that discards what it is
+ * hinted: only chunks the driver took (hint_owned.c), at most
+ * VB_OWNED_INFLIGHT at a time, each given back once the device has used its
+ * element. Same protocol as vb_hint_session_run(): start marker first, STOP
+ * last, nothing queued once the verdict turned.
+ */
+static enum vb_hint_end vb_hint_owned_session(struct vb_device *vb, u32 id)
+{
+	struct vb_hint_dev *h = &vb->hint;
+	struct vb_hint_session *s = &h->session;
+	struct vb_owned *o = &h->owned;
+	struct vb_owned_chunk *c;
+	enum vb_hint_verdict v;
+	enum vb_hint_end end;
+	int err = 0;
+
+	v = vb_hint_check(&h->sink, id);
+	if (v != VB_HINT_GO)
+		return vb_hint_end_of(v);
+	err = vb_hint_send_id(&h->sink, id);
+	if (err)
+		return vb_hint_end_of_err(&h->sink, id, err);
+	virtqueue_kick(h->vq);
+
+	vb_owned_begin(o);
+	for (;;) {
+		vb_hint_reclaim(h->vq);
+		c = vb_owned_free_slot(o);
+		if (!c) {
+			err = vb_hint_wait_room(vb, id, jiffies +
+						VB_HINT_ROOM_TIMEOUT);
+			if (err)
+				break;
+			continue;
+		}
+		/* Checks the verdict before it takes anything. */
+		if (!vb_owned_take(h, id, c))
+			break;
+		err = vb_hint_queue_chunk(vb, c, id);
+		if (err) {
+			/* Not queued: the device never saw it. */
+			vb_owned_used(o, c);
+			break;
+		}
+		virtqueue_kick(h->vq);
+		if (!s->first_hint_ns)
+			s->first_hint_ns = ktime_get_ns();
+		s->ranges++;
+		s->pages += c->nr_pages;
+	}
+	end = err ? vb_hint_end_of_err(&h->sink, id, err) :
+		    vb_hint_end_of(vb_hint_check(&h->sink, id));
+	if (end != VB_HINT_END_TIMEOUT && end != VB_HINT_END_ERROR &&
+	    !vb_hint_send_id(&h->sink, VIRTIO_BALLOON_CMD_ID_STOP))
+		virtqueue_kick(h->vq);
+	vb_hint_owned_settle(vb);
+	return end;
+}
+
 /* Run a session for the new @id; see vb_hint_account() for @requested. */
 static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 {
@@ -378,6 +489,14 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 	h->stats.last_cmd_id = id;
 
 	err = vb_hint_drain(vb, id);
+	if (!err && h->owned_mode) {
+		h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
+		end = vb_hint_owned_session(vb, id);
+		h->stats.last_owned_peak_kib = h->owned.peak_pages <<
+					       (PAGE_SHIFT - 10);
+		h->stats.owned_take_failures = h->owned.take_failures;
+		goto account;
+	}
 	if (!err) {
 		vb_fence_settled(&h->fence);
 		h->nr_zones = vb_hint_collect_zones(h->zones, h->max_zones);
@@ -397,6 +516,7 @@ static void vb_hint_run(struct vb_device *vb, u32 id, u64 requested)
 		s->hotplug_restarts = h->cursor.hotplug_restarts;
 	}
 
+account:
 	vb_hint_account(h, s, end, start, requested);
 	if (end == VB_HINT_END_TIMEOUT || end == VB_HINT_END_ERROR)
 		dev_err_ratelimited(&vb->vdev->dev,
@@ -432,6 +552,8 @@ static void vb_hint_work(struct work_struct *work)
 	u32 id;
 
 	vb_work_begin(&vb->work, VB_WAKEUP_HINT);
+	/* Owned chunks the device returned since the last session go back. */
+	vb_hint_reclaim(h->vq);
 	/* Notifications from here on are the session's to look at. */
 	h->seen_seq = atomic_read(&h->cfg_seq);
 	h->seen_target = vb_read_target(vb);
@@ -465,6 +587,9 @@ void vb_hint_vq_done(struct virtqueue *vq)
 	struct vb_device *vb = vq->vdev->priv;
 
 	wake_up(&vb->hint.room);
+	/* Owned chunks the device is done with go back, session or not. */
+	if (READ_ONCE(vb->hint.owned.owned_pages))
+		vb_queue_work(&vb->work, &vb->hint.work, VB_WAKEUP_HINT);
 }
 
 /* Whether the device's free page hint requests are answered. */
@@ -502,7 +627,19 @@ void vb_hint_start(struct vb_device *vb, struct virtqueue *vq)
  */
 void vb_hint_reset(struct vb_device *vb)
 {
-	vb_fence_reset(&vb->hint.fence);
+	struct vb_hint_dev *h = &vb->hint;
+	struct vb_owned_chunk *c;
+	void *token;
+
+	if (h->vq) {
+		vb_hint_reclaim(h->vq);
+		while ((token = virtqueue_detach_unused_buf(h->vq))) {
+			c = vb_owned_chunk_of(&h->owned, token);
+			if (c)
+				vb_owned_used(&h->owned, c);
+		}
+	}
+	vb_fence_reset(&h->fence);
 }
 
 /*
@@ -534,6 +671,12 @@ int vb_hint_init(struct vb_device *vb)
 	if (h->blocked_by)
 		dev_info(&vdev->dev, "free page hinting off: %s%s\n",
 			 h->blocked_by, harm);
+	h->owned_why = vb_hint_owned_reason(vdev);
+	h->owned_mode = h->owned_why;
+	if (h->owned_mode &&
+	    virtio_has_feature(vdev, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		dev_info(&vdev->dev, "free page hinting with owned hints: %s, so a hinted page stays the driver's until the host is done with it\n",
+			 h->owned_why);
 
 	h->max_zones = num_possible_nodes() * MAX_NR_ZONES;
 	h->zones = kcalloc(h->max_zones, sizeof(*h->zones), GFP_KERNEL);
@@ -544,11 +687,16 @@ int vb_hint_init(struct vb_device *vb)
 		err = -ENOMEM;
 		goto err_free_zones;
 	}
-	err = vb_hint_fence_init(&h->fence);
+	err = vb_owned_init(&h->owned);
 	if (err)
 		goto err_free_batch;
+	err = vb_hint_fence_init(&h->fence);
+	if (err)
+		goto err_owned_exit;
 	return 0;
 
+err_owned_exit:
+	vb_owned_exit(&h->owned);
 err_free_batch:
 	kfree(h->batch);
 err_free_zones:
@@ -559,6 +707,7 @@ err_free_zones:
 void vb_hint_exit(struct vb_device *vb)
 {
 	vb_hint_fence_exit(&vb->hint.fence);
+	vb_owned_exit(&vb->hint.owned);
 	kfree(vb->hint.batch);
 	kfree(vb->hint.zones);
 }

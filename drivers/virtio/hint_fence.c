@@ -206,12 +206,7 @@ static int vb_fence_refresh_layout(struct vb_hint_fence *f)
 /* Take page @pfn, which the walk saw free, out of the allocator. */
 static struct page *vb_fence_take(unsigned long pfn)
 {
-#ifdef CONFIG_CONTIG_ALLOC
-	if (!alloc_contig_range(pfn, pfn + 1, VB_CONTIG_ORDINARY,
-				GFP_KERNEL | __GFP_NOWARN))
-		return pfn_to_page(pfn);
-#endif
-	return NULL;
+	return vb_contig_take(pfn, pfn + 1) ? NULL : pfn_to_page(pfn);
 }
 
 /* Window @w gets no probe this session: skip it for the next few. */

@@ -13,6 +13,7 @@
 #include <linux/device.h>
 #include <linux/moduleparam.h>
 #include <linux/virtio.h>
+#include <linux/virtio_config.h>
 #include <xen/xen.h>
 
 #include "virtio_balloon_internal.h"
@@ -150,7 +151,7 @@ MODULE_PARM_DESC(hint_fence_mib,
 module_param_cb(host_discards_hints, &vb_host_discards_ops, &vb_param_host_discards,
 		0444);
 MODULE_PARM_DESC(host_discards_hints,
-		 "Whether the host discards hinted memory at once (Firecracker), which rules out free page hinting: auto (detect Firecracker from ACPI), yes, no (default: auto)");
+		 "Whether the host discards hinted memory at once (Firecracker), so that hints must be pages the driver owns until the host is done with them: auto (detect Firecracker from ACPI), yes, no (default: auto)");
 
 bool vb_hint_enabled(void)
 {
@@ -209,12 +210,12 @@ static const char *vb_hint_dma_blocker(void)
 }
 
 /*
- * Why the host rules hinting out, or NULL. A host that discards hinted
- * memory on receipt, without tracking the guest's writes, corrupts a page
- * that the guest reused between our read of the free lists and the host's
- * discard; the walk cannot keep pages out of the guest's reach until then.
+ * Why the host discards what it is hinted, or NULL. Such a host, which does
+ * not track the guest's writes, corrupts a page that the guest reused between
+ * our read of the free lists and the host's discard: there the driver hints
+ * only pages it owns until the device has used them (hint_owned.c).
  */
-static const char *vb_hint_host_blocker(void)
+static const char *vb_hint_discarding_host(void)
 {
 	switch (READ_ONCE(vb_param_host_discards)) {
 	case VB_HOST_DISCARDS_YES:
@@ -243,12 +244,22 @@ const char *vb_hint_blocker(const char **harm)
 		why = vb_hint_dma_blocker();
 		what = ", and hinted pages are not the driver's to map";
 	}
-	if (!why) {
-		why = vb_hint_host_blocker();
-		what = ", and a page the guest reuses before the host discards it would be lost";
-	}
 	if (harm)
 		*harm = what;
+	return why;
+}
+
+/*
+ * Why hints must be pages the driver owns until the device has used them,
+ * or NULL: the host discards hinted memory on receipt, or the device asks
+ * the driver to wait for it (VB_F_HINT_WAIT_ON_ACK).
+ */
+const char *vb_hint_owned_reason(struct virtio_device *vdev)
+{
+	const char *why = vb_hint_discarding_host();
+
+	if (!why && virtio_has_feature(vdev, VB_F_HINT_WAIT_ON_ACK))
+		why = "the device offers HINT_WAIT_ON_ACK";
 	return why;
 }
 
@@ -302,6 +313,8 @@ VB_HINT_STAT_ATTR(last_fence_missing, last_fence_missing);
 VB_HINT_STAT_ATTR(last_fence_us, last_fence_us);
 VB_HINT_STAT_ATTR(last_fence_take_us, last_fence_take_us);
 VB_HINT_STAT_ATTR(last_fence_passes, last_fence_passes);
+VB_HINT_STAT_ATTR(last_owned_peak_kib, last_owned_peak_kib);
+VB_HINT_STAT_ATTR(owned_take_failures, owned_take_failures);
 VB_HINT_STAT_ATTR(last_unfenced_pages, last_unfenced_pages);
 VB_HINT_STAT_ATTR(walk_hotplug_restarts, walk_hotplug_restarts);
 
@@ -326,6 +339,15 @@ VB_FENCE_ATTR(fence_window_min_kib, READ_ONCE(f->nr_win) ?
 VB_FENCE_ATTR(fence_unsafe_kib, READ_ONCE(f->unsafe_pages) * (PAGE_SIZE >> 10));
 VB_FENCE_ATTR(fence_offline_refused, READ_ONCE(f->offline_refused));
 
+static ssize_t owned_kib_show(struct device *dev, struct device_attribute *attr,
+			      char *buf)
+{
+	return sysfs_emit(buf, "%lu\n",
+			  READ_ONCE(vb_hint_of_dev(dev)->owned.owned_pages) *
+			  (PAGE_SIZE >> 10));
+}
+static DEVICE_ATTR_RO(owned_kib);
+
 static ssize_t status_show(struct device *dev, struct device_attribute *attr,
 			   char *buf)
 {
@@ -340,6 +362,8 @@ static ssize_t status_show(struct device *dev, struct device_attribute *attr,
 		return sysfs_emit(buf, "off: not offered by the device\n");
 	if (!vb_hint_enabled())
 		return sysfs_emit(buf, "off: hinting=0\n");
+	if (h->owned_mode)
+		return sysfs_emit(buf, "on, owned hints: %s\n", h->owned_why);
 	if (unsafe)
 		return sysfs_emit(buf,
 				  "on, except %lu MiB from %#llx: no safe fence window there\n",
@@ -382,6 +406,9 @@ static struct attribute *vb_hint_attrs[] = {
 	&dev_attr_last_fence_us.attr,
 	&dev_attr_last_fence_take_us.attr,
 	&dev_attr_last_fence_passes.attr,
+	&dev_attr_owned_kib.attr,
+	&dev_attr_last_owned_peak_kib.attr,
+	&dev_attr_owned_take_failures.attr,
 	&dev_attr_last_unfenced_pages.attr,
 	&dev_attr_walk_hotplug_restarts.attr,
 	NULL,

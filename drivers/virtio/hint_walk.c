@@ -184,6 +184,27 @@ bool vb_hint_hotplug_since(unsigned long gen)
 	return since;
 }
 
+/*
+ * Keep memory from going offline while using a pfn read from a free list
+ * since vb_hint_hotplug_now() gave @gen: returns false, holding nothing, if
+ * memory was onlined or offlined since or an operation is under way. Release
+ * with vb_hint_hotplug_release(). Nothing done meanwhile may wait for a
+ * memory hotplug operation: the memory notifier waits for the release.
+ */
+bool vb_hint_hotplug_hold(unsigned long gen)
+{
+	down_read(&vb_hint_hotplug_lock);
+	if (vb_hint_hotplug_gen == gen && !vb_hint_hotplug_busy)
+		return true;
+	up_read(&vb_hint_hotplug_lock);
+	return false;
+}
+
+void vb_hint_hotplug_release(void)
+{
+	up_read(&vb_hint_hotplug_lock);
+}
+
 static void vb_hint_start_list(struct vb_hint_cursor *cur)
 {
 	cur->has_last = false;

@@ -182,3 +182,34 @@ def assert_clean(g, what, running=True):
     else:
         problems = [line for line in g.console_text().splitlines() if vm.PROBLEM_RE.search(line)]
     assert not problems, "%s: kernel log shows problems:\n%s" % (what, "\n".join(problems[:20]))
+
+
+# Left free when the guest writes its free memory before a discarding run.
+RUN_SPARE_MIB = 96
+
+
+def discarding_run(g, before_run=None):
+    """A free page hinting run on a host that discards what it is hinted,
+    started and ended (DONE) as Firecracker's API does, outside any
+    migration, after @g wrote and freed nearly all its free memory (so that
+    the host holds it). @before_run(g), if given, runs just before the free
+    memory is measured. Returns the run's seconds, the host's resident
+    memory before and after it (bytes), and the guest's free memory before
+    and lowest during it (KiB)."""
+    g.check("memload dirty %d" % (g.meminfo()["MemFree"] // 1024 - RUN_SPARE_MIB), timeout=300)
+    if before_run:
+        before_run(g)
+    free_kib = g.meminfo()["MemFree"]
+    resident = g.resident_bytes()
+    lowfree_reset(g)
+    started = time.monotonic()
+    g.hint_run(True)
+    vm.wait_for(lambda: not g.hint_run_waiting(), 120,
+                lambda: "the guest never ended the hinting run", interval=0.2)
+    seconds = time.monotonic() - started
+    after = g.resident_bytes()
+    lowest_kib = lowfree_kib(g)[0]
+    g.hint_run(False)
+    return {"seconds": seconds, "resident_before": resident, "resident_after": after,
+            "free_kib": free_kib, "lowest_kib": lowest_kib}
+

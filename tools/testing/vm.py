@@ -39,6 +39,8 @@ HOSTS = {
     "small-free-page-queue": ("QEMU_TEST_FREE_PAGE_VQ_SIZE", "16"),
     # A reporting queue with fewer entries than the kernel's batch (32).
     "small-reporting-queue": ("QEMU_TEST_REPORTING_VQ_SIZE", "16"),
+    # Offers feature bit 6 with free page hinting, as e2b's Firecracker does.
+    "wait-on-ack": ("QEMU_TEST_OFFER_WAIT_ON_ACK", "1"),
 }
 # Where Debian's qemu-system-data, seabios and ipxe-qemu keep the firmware.
 FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios", "/usr/lib/ipxe/qemu")
