@@ -18,7 +18,11 @@ loopback:
                memory is zero, which QEMU sends as a few bytes per page
 
 It prints one table per kernel (medians over the rounds) and the targets, and
-writes a PNG chart of the same figures. Besides the targets' figures the table
+writes a PNG chart of the same figures. A second table per kernel has hinting
+runs on a host that discards hinted memory, outside any migration, as
+Firecracker uses hinting to shrink a guest: ours and the in-tree driver, the
+host's resident memory before and after, the guest's lowest free memory
+during the run, and the run's duration. Besides the targets' figures the table
 has what explains the downtime: the MiB QEMU sent while the guest was stopped
 and the number of dirty bitmap syncs (passes over memory) it made.
 
@@ -47,6 +51,8 @@ BANDWIDTHS = (1250, 125)
 # link sets it: every configuration sends little but its memory in use, and
 # the floor is the init_on_free=1 guest (whose free pages cost a few bytes).
 TIME_TARGETS = {1250: ("in-tree", 0.60), 125: ("init_on_free", 1.10)}
+# Hinting runs on a discarding host: (name, driver)
+RUN_DRIVERS = (("in-tree", "intree"), ("ours", "ours"))
 # (name, driver, kernel arguments, emulated host)
 CONFIGS = (("none", "none", "", None), ("in-tree", "intree", "", None), ("ours", "ours", "", None),
            ("ours-kvm", "ours", "", "kvm-dirty-log"), ("init_on_free", "none", "init_on_free=1", None))
@@ -71,6 +77,36 @@ def one_run(ver, initrd, shape, driver, append, host, bandwidth, log_dir):
     return {"bytes": ram["transferred"], "time": info["total-time"] / 1000.0,
             "downtime": info.get("downtime", 0), "free_pct": 100.0 * low / before,
             "downtime_bytes": ram.get("downtime-bytes", 0), "syncs": ram["dirty-sync-count"]}
+
+
+def hint_run(ver, initrd, shape, driver, log_dir):
+    """A hinting run on a host that discards hinted memory (Firecracker's
+    use of hinting), outside any migration: mig.discarding_run()."""
+    g = vm.Guest(ver, initrd, mem_mib=shape.mem, balloon=mig.HINT, log_dir=log_dir,
+                 host="discard")
+    with g:
+        mig.load_driver(g, driver, "host_discards_hints=yes" if driver == "ours" else "")
+        mig.prepare(g, shape.hold, shape.dirty)
+        r = mig.discarding_run(g)
+        mig.assert_intact(g, "bench hinting run, %s" % driver)
+        mig.assert_clean(g, "bench hinting run, %s" % driver)
+    return r
+
+
+def print_run_table(flavour, shape, runs):
+    print("\nkernel %s: hinting runs on a host that discards hinted memory, %d MiB guest, "
+          "%d MiB data set, all free memory written and freed before the run" % (
+              flavour, shape.mem, shape.hold))
+    print("| driver | host resident MiB before | after | guest free MiB before "
+          "| lowest during | lowest free % | run s |")
+    print("|---|---|---|---|---|---|---|")
+    for name, _ in RUN_DRIVERS:
+        r = runs[name]
+        print("| %s | %.0f | %.0f | %.0f | %.0f | %.1f | %.2f |" % (
+            name, median_of(r, "resident_before") / MIB, median_of(r, "resident_after") / MIB,
+            median_of(r, "free_kib") / 1024, median_of(r, "lowest_kib") / 1024,
+            100.0 * median_of(r, "lowest_kib") / median_of(r, "free_kib"),
+            median_of(r, "seconds")))
 
 
 def median_of(runs, key):
@@ -179,8 +215,19 @@ def main():
                         flavour, name, bw, rnd, r["bytes"] / MIB, r["time"], r["downtime"], r["free_pct"]),
                         flush=True)
                     results.setdefault((bw, name), []).append(r)
+        runs = {}
+        for rnd in range(args.rounds):
+            for name, driver in RUN_DRIVERS:
+                log_dir = os.path.join(args.out, stamp, flavour, "run-%s-%d" % (name, rnd))
+                r = hint_run(ver, initrd, args, driver, log_dir)
+                print("  %s %s hinting run round %d: resident %.0f -> %.0f MiB, lowest free %.0f of "
+                      "%.0f MiB, %.2f s" % (flavour, name, rnd, r["resident_before"] / MIB,
+                                            r["resident_after"] / MIB, r["lowest_kib"] / 1024,
+                                            r["free_kib"] / 1024, r["seconds"]), flush=True)
+                runs.setdefault(name, []).append(r)
         all_results[flavour] = results
         print_table(flavour, args, results)
+        print_run_table(flavour, args, runs)
     chart(all_results, os.path.join(args.out, "bench-%s.png" % stamp))
     return 0
 
