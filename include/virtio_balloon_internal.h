@@ -155,6 +155,7 @@ struct vb_owned {
 	struct vb_hint_range *blocks;	/* free blocks above it, by address */
 	unsigned int nr_blocks;
 	unsigned int pos;		/* the next of them to take */
+	bool single;			/* a block at a time, after a refusal */
 	unsigned long hotplug_gen;	/* when they were read */
 	struct vb_hint_cursor cursor;
 	unsigned long owned_pages;	/* in chunks in flight now */

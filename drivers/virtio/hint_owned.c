@@ -86,8 +86,9 @@ static unsigned int vb_owned_refill(struct vb_hint_dev *h, u32 id)
 
 /*
  * The next stretch of free blocks above the sweep point: at most
- * VB_OWNED_CHUNK_PAGES, in one zone (alloc_contig_range() takes no more).
- * Moves the sweep point past it. Returns false once none is left.
+ * VB_OWNED_CHUNK_PAGES, in one zone (alloc_contig_range() takes no more),
+ * and a single block while o->single. Moves the sweep point past it.
+ * Returns false once none is left.
  */
 static bool vb_owned_next_stretch(struct vb_owned *o, unsigned long *start,
 				  unsigned long *end)
@@ -105,7 +106,7 @@ static bool vb_owned_next_stretch(struct vb_owned *o, unsigned long *start,
 		}
 		limit = min(s + VB_OWNED_CHUNK_PAGES,
 			    zone_end_pfn(page_zone(pfn_to_page(s))));
-		while (e < limit && o->pos + 1 < o->nr_blocks &&
+		while (!o->single && e < limit && o->pos + 1 < o->nr_blocks &&
 		       o->blocks[o->pos + 1].pfn == e) {
 			o->pos++;
 			e = o->blocks[o->pos].pfn + o->blocks[o->pos].nr_pages;
@@ -122,13 +123,17 @@ static bool vb_owned_next_stretch(struct vb_owned *o, unsigned long *start,
 /*
  * Take the next chunk of free memory above the sweep point into @c, for the
  * session of @id. Memory onlined or offlined since the blocks were read may
- * have been freed or removed: they are read again. Returns false once the
- * sweep has passed every free block, or the session may not go on.
+ * have been freed or removed: they are read again. A stretch of several
+ * blocks that cannot be taken whole (one of its pages was allocated since,
+ * and is not movable) is tried again a block at a time, so that one page
+ * costs no more than its block. Returns false once the sweep has passed
+ * every free block, or the session may not go on.
  */
 bool vb_owned_take(struct vb_hint_dev *h, u32 id, struct vb_owned_chunk *c)
 {
 	struct vb_owned *o = &h->owned;
 	unsigned long start, end;
+	unsigned int pos;
 	int err;
 
 	for (;;) {
@@ -144,12 +149,20 @@ bool vb_owned_take(struct vb_hint_dev *h, u32 id, struct vb_owned_chunk *c)
 			o->pos = o->nr_blocks;
 			continue;
 		}
+		pos = o->pos;
 		if (!vb_owned_next_stretch(o, &start, &end)) {
 			vb_hint_hotplug_release();
 			continue;
 		}
 		err = vb_contig_take(start, end);
 		vb_hint_hotplug_release();
+		if (err && !o->single && o->pos != pos) {
+			o->single = true;
+			o->next_pfn = start;
+			o->pos = pos;
+			continue;
+		}
+		o->single = false;
 		if (!err) {
 			c->pfn = start;
 			c->nr_pages = end - start;
@@ -200,6 +213,7 @@ void vb_owned_begin(struct vb_owned *o)
 	o->next_pfn = 0;
 	o->nr_blocks = 0;
 	o->pos = 0;
+	o->single = false;
 	o->peak_pages = o->owned_pages;
 }
 
