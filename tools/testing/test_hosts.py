@@ -140,8 +140,9 @@ def test_discarding_host_hinting_run(ctx, driver):
     guest allocates, writes and verifies memory: nothing is lost, the host's
     resident memory falls by at least 90% of the guest's free memory, and
     the guest's free memory is back after the run. The in-tree driver is the
-    baseline; the guest does not allocate during its run (its shrinker frees
-    hinted pages before the host is done with them)."""
+    baseline, and shows that the host really gives memory back; the guest
+    does not allocate during its run (its shrinker frees hinted pages before
+    the host is done with them)."""
     params = "host_discards_hints=yes" if driver == "ours" else ""
     g = mig.hinted_guest(ctx, driver, host="discard", params=params)
     with g:
@@ -158,14 +159,17 @@ def test_discarding_host_hinting_run(ctx, driver):
         else:
             mig.assert_intact(g, what)
         fell = run["resident_before"] - run["resident_after"]
-        refused = mig.hint_stat(g, "owned_take_failures") if driver == "ours" else "-"
-        assert fell >= run["free_kib"] * 1024 * 9 // 10, \
-            "%s: the host's resident memory fell by %d MiB of %d MiB free in the guest " \
-            "(stretches refused: %s, hinted %s pages)" % (
-                what, fell // MIB, run["free_kib"] // 1024, refused,
-                mig.hint_stat(g, "total_pages"))
+        if driver == "intree":
+            # The baseline shows that the harness's switch gives memory back.
+            assert fell >= mig.DIRTY_MIB * MIB * 9 // 10, \
+                "%s: the host's resident memory fell by %d MiB" % (what, fell // MIB)
         after_kib = peak_kib = 0
         if driver == "ours":
+            assert fell >= run["free_kib"] * 1024 * 9 // 10, \
+                "%s: the host's resident memory fell by %d MiB of %d MiB free in the guest " \
+                "(stretches refused: %s, hinted %s pages)" % (
+                    what, fell // MIB, run["free_kib"] // 1024,
+                    mig.hint_stat(g, "owned_take_failures"), mig.hint_stat(g, "total_pages"))
             vm.wait_for(lambda: mig.hint_stat(g, "owned_kib") == "0", 30,
                         lambda: "%s: %s KiB still owned after the run" % (
                             what, mig.hint_stat(g, "owned_kib")))
