@@ -111,8 +111,6 @@ struct vb_hint_fence {
 	unsigned long *map;		/* applied since the last pass */
 	unsigned long *other;		/* fenced, or to be, by another pass */
 	unsigned long next_take;	/* the next window of todo */
-	unsigned long nr_sent;		/* windows in sent */
-	unsigned long nr_applied;	/* windows in applied */
 	unsigned long missing;		/* todo windows left without a probe */
 	unsigned long hotplug_gen;	/* when the candidates were read */
 	unsigned long nr_probes;	/* probes we hold now */

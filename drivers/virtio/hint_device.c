@@ -97,44 +97,64 @@ VISIBLE_IF_KUNIT enum vb_hint_verdict vb_hint_check(struct vb_hint_sink *sink,
 }
 
 /*
- * Take back every buffer the device has used; an owned chunk's pages go
- * back to the allocator with it (the host is done with them).
+ * The device can no longer act on the buffer with @token: if it carried an
+ * owned chunk, the chunk's pages go back to the allocator.
  */
+static void vb_hint_buffer_done(struct vb_device *vb, void *token)
+{
+	struct vb_owned_chunk *c = vb_owned_chunk_of(&vb->hint.owned, token);
+
+	if (c)
+		vb_owned_used(&vb->hint.owned, c);
+}
+
+/* Take back every buffer the device has used. */
 static void vb_hint_reclaim(struct virtqueue *vq)
 {
-	struct vb_owned *o = &((struct vb_device *)vq->vdev->priv)->hint.owned;
-	struct vb_owned_chunk *c;
 	unsigned int len;
 	void *token;
 
-	while ((token = virtqueue_get_buf(vq, &len))) {
-		c = vb_owned_chunk_of(o, token);
-		if (c)
-			vb_owned_used(o, c);
-	}
+	while ((token = virtqueue_get_buf(vq, &len)))
+		vb_hint_buffer_done(vq->vdev->priv, token);
 }
 
 /*
- * Sleep until the device has used a buffer, the verdict for @id turns, or
- * @deadline passes. The queue's interrupt is wanted only while we sleep.
+ * Sleep until the device has used a buffer, @deadline passes, or (with
+ * @news) vb_hint_news() has something, else the work is stopping. The
+ * queue's interrupt is wanted only while we sleep. Returns whether a buffer
+ * was used.
  */
-static int vb_hint_wait_room(struct vb_device *vb, u32 id,
-			     unsigned long deadline)
+static bool vb_hint_sleep(struct vb_device *vb, unsigned long deadline,
+			  bool news)
 {
 	struct vb_hint_dev *h = &vb->hint;
 	struct virtqueue *vq = h->vq;
 	unsigned int opaque;
 	bool used;
 
-	h->session.queue_full_waits++;
 	opaque = virtqueue_enable_cb_prepare(vq);
 	virtqueue_kick(vq);
-	wait_event_timeout(h->room,
-			   virtqueue_poll(vq, opaque) || vb_hint_news(vb),
+	wait_event_timeout(h->room, virtqueue_poll(vq, opaque) ||
+			   (news ? vb_hint_news(vb) :
+				   vb_work_stopping(&vb->work)),
 			   max_t(long, (long)(deadline - jiffies), 1));
 	used = virtqueue_poll(vq, opaque);
 	virtqueue_disable_cb(vq);
+	return used;
+}
 
+/*
+ * Sleep until the device has used a buffer, the verdict for @id turns, or
+ * @deadline passes.
+ */
+static int vb_hint_wait_room(struct vb_device *vb, u32 id,
+			     unsigned long deadline)
+{
+	struct vb_hint_dev *h = &vb->hint;
+	bool used;
+
+	h->session.queue_full_waits++;
+	used = vb_hint_sleep(vb, deadline, true);
 	if (vb_hint_check(&h->sink, id) != VB_HINT_GO)
 		return -ECANCELED;
 	if (!used && time_after_eq(jiffies, deadline))
@@ -393,20 +413,13 @@ static void vb_hint_owned_settle(struct vb_device *vb)
 {
 	unsigned long deadline = jiffies + VB_HINT_ROOM_TIMEOUT;
 	struct vb_hint_dev *h = &vb->hint;
-	struct virtqueue *vq = h->vq;
-	unsigned int opaque;
 
 	for (;;) {
-		vb_hint_reclaim(vq);
+		vb_hint_reclaim(h->vq);
 		if (!h->owned.owned_pages || vb_work_stopping(&vb->work) ||
 		    time_after_eq(jiffies, deadline))
 			return;
-		opaque = virtqueue_enable_cb_prepare(vq);
-		virtqueue_kick(vq);
-		wait_event_timeout(h->room, virtqueue_poll(vq, opaque) ||
-				   vb_work_stopping(&vb->work),
-				   max_t(long, (long)(deadline - jiffies), 1));
-		virtqueue_disable_cb(vq);
+		vb_hint_sleep(vb, deadline, false);
 	}
 }
 
@@ -535,10 +548,7 @@ account:
  */
 static void vb_hint_done(struct vb_device *vb)
 {
-	struct virtqueue *vq = vb->hint.vq;
-
-	vb_hint_reclaim(vq);
-	if (vq->num_free == virtqueue_get_vring_size(vq))
+	if (vb_hint_idle(vb->hint.vq))
 		vb_fence_settled(&vb->hint.fence);
 	vb_fence_release(&vb->hint.fence);
 }
@@ -628,16 +638,12 @@ void vb_hint_start(struct vb_device *vb, struct virtqueue *vq)
 void vb_hint_reset(struct vb_device *vb)
 {
 	struct vb_hint_dev *h = &vb->hint;
-	struct vb_owned_chunk *c;
 	void *token;
 
 	if (h->vq) {
 		vb_hint_reclaim(h->vq);
-		while ((token = virtqueue_detach_unused_buf(h->vq))) {
-			c = vb_owned_chunk_of(&h->owned, token);
-			if (c)
-				vb_owned_used(&h->owned, c);
-		}
+		while ((token = virtqueue_detach_unused_buf(h->vq)))
+			vb_hint_buffer_done(vb, token);
 	}
 	vb_fence_reset(&h->fence);
 }

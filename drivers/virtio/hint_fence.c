@@ -134,19 +134,26 @@ static void vb_fence_free_probes(struct vb_hint_fence *f)
 	f->nr_probes = 0;
 }
 
+/* Give every probe back and free the windows and their tables. */
+static void vb_fence_teardown(struct vb_hint_fence *f)
+{
+	struct vb_fence_tables t = {
+		f->probes, f->backoff, f->nr_cand, f->cand, f->bits
+	};
+
+	vb_fence_free_probes(f);
+	vb_fence_tables_free(&t);
+	kvfree(f->win);
+}
+
 /* Give every probe back and put in the windows of @fl with tables @t. */
 static void vb_fence_install(struct vb_hint_fence *f,
 			     struct vb_fence_layout *fl,
 			     struct vb_fence_tables *t)
 {
-	struct vb_fence_tables old = {
-		f->probes, f->backoff, f->nr_cand, f->cand, f->bits
-	};
 	unsigned long longs = BITS_TO_LONGS(max(fl->nr_win, 1UL));
 
-	vb_fence_free_probes(f);
-	vb_fence_tables_free(&old);
-	kvfree(f->win);
+	vb_fence_teardown(f);
 	f->win = fl->win;
 	f->nr_win = fl->nr_win;
 	f->probes = t->probes;
@@ -267,8 +274,6 @@ static void vb_fence_plan(struct vb_hint_dev *h, u32 id)
 	bitmap_zero(f->sent, f->nr_win);
 	bitmap_zero(f->applied, f->nr_win);
 	f->next_take = 0;
-	f->nr_sent = 0;
-	f->nr_applied = 0;
 	f->missing = 0;
 	for (w = 0; w < f->nr_win; w++) {
 		if (f->backoff[w]) {
@@ -340,7 +345,6 @@ unsigned int vb_fence_ready(struct vb_hint_fence *f, struct vb_hint_range *r,
 		if (!f->probes[w] || test_bit(w, f->sent))
 			continue;
 		__set_bit(w, f->sent);
-		f->nr_sent++;
 		r[n].pfn = page_to_pfn(f->probes[w]);
 		r[n].nr_pages = 1;
 		n++;
@@ -396,9 +400,10 @@ void vb_fence_take_next(struct vb_hint_fence *f)
  */
 bool vb_fence_pass_due(const struct vb_hint_fence *f)
 {
-	unsigned long newly = f->nr_sent - f->nr_applied;
+	unsigned long applied = bitmap_weight(f->applied, f->nr_win);
+	unsigned long newly = bitmap_weight(f->sent, f->nr_win) - applied;
 
-	return newly && newly >= f->nr_applied;
+	return newly && newly >= applied;
 }
 
 /*
@@ -420,7 +425,6 @@ unsigned long vb_fence_end(struct vb_hint_fence *f,
 		bitmap_andnot(f->map, f->sent, f->applied, f->nr_win);
 		bitmap_or(f->applied, f->applied, f->map, f->nr_win);
 		newly = bitmap_weight(f->map, f->nr_win);
-		f->nr_applied += newly;
 		for (w = 0; w < f->nr_win; w++)
 			__assign_bit(w, f->other, !test_bit(w, f->map) &&
 				     (test_bit(w, f->applied) ||
@@ -520,13 +524,6 @@ int vb_hint_fence_init(struct vb_hint_fence *f)
 
 void vb_hint_fence_exit(struct vb_hint_fence *f)
 {
-	struct vb_fence_tables t = {
-		f->probes, f->backoff, f->nr_cand, f->cand, f->bits
-	};
-
 	unregister_memory_notifier(&f->memory_nb);
-	if (f->bits)
-		vb_fence_free_probes(f);
-	vb_fence_tables_free(&t);
-	kvfree(f->win);
+	vb_fence_teardown(f);
 }

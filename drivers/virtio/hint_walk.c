@@ -168,23 +168,6 @@ unsigned long vb_hint_hotplug_now(void)
 }
 
 /*
- * Whether memory was onlined or offlined since vb_hint_hotplug_now() gave
- * @gen, or an operation is under way. If not, a pfn read from a free list
- * since then is still in online memory, and stays so while its offline
- * cannot get past MEM_GOING_OFFLINE (the fence's notifier waits for its
- * lock there: see hint_fence.c).
- */
-bool vb_hint_hotplug_since(unsigned long gen)
-{
-	bool since;
-
-	down_read(&vb_hint_hotplug_lock);
-	since = vb_hint_hotplug_gen != gen || vb_hint_hotplug_busy;
-	up_read(&vb_hint_hotplug_lock);
-	return since;
-}
-
-/*
  * Keep memory from going offline while using a pfn read from a free list
  * since vb_hint_hotplug_now() gave @gen: returns false, holding nothing, if
  * memory was onlined or offlined since or an operation is under way. Release
@@ -203,6 +186,21 @@ bool vb_hint_hotplug_hold(unsigned long gen)
 void vb_hint_hotplug_release(void)
 {
 	up_read(&vb_hint_hotplug_lock);
+}
+
+/*
+ * Whether memory was onlined or offlined since vb_hint_hotplug_now() gave
+ * @gen, or an operation is under way. If not, a pfn read from a free list
+ * since then is still in online memory, and stays so while its offline
+ * cannot get past MEM_GOING_OFFLINE (the fence's notifier waits for its
+ * lock there: see hint_fence.c).
+ */
+bool vb_hint_hotplug_since(unsigned long gen)
+{
+	if (!vb_hint_hotplug_hold(gen))
+		return true;
+	vb_hint_hotplug_release();
+	return false;
 }
 
 static void vb_hint_start_list(struct vb_hint_cursor *cur)
